@@ -1,0 +1,1 @@
+"""ROS 2 node entry modules: one module per executable (each exposes main())."""

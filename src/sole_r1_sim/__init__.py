@@ -1,0 +1,1 @@
+"""sole_r1_sim package."""
