@@ -1,0 +1,206 @@
+"""Conventions every sole_r1 node follows: topic names, QoS profiles, typed parameters, and a clean main().
+
+Parameters: each node describes its parameters with a dataclass whose fields carry `param(...)` metadata
+(description, range, choices). `declare_config(node, Config)` declares them with ROS descriptors, reads them and
+builds the dataclass -- so an out-of-range, wrongly typed or missing required parameter stops the node at start
+with a message naming the parameter, and the dataclass stays the one place that defines each default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from typing import Any, Callable, Optional, Sequence
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_sensor_data)
+
+# ---------------------------------------------------------------------------------------------------- topics
+SHOULDER_IMAGE = "/cameras/shoulder/image_raw"
+SHOULDER_INFO = "/cameras/shoulder/camera_info"
+WRIST_IMAGE = "/cameras/wrist/image_raw"
+WRIST_INFO = "/cameras/wrist/camera_info"
+JOINT_STATES = "/robot/joint_states"
+EE_POSE = "/robot/ee_pose"
+TARGET_POSE = "/robot/target_pose"
+ROBOT_COMMAND = "/robot/command"          # gated EEDeltaCommand: only the safety gate publishes here
+LEARNER_COMMAND = "/learner/command"      # raw EEDeltaCommand from the learner, into the safety gate
+PROGRESS = "/reward/progress"
+REWARD_MARKERS = "/reward/markers"
+EPISODE_INFO = "/episode/info"
+TASK = "/episode/task"
+ESTOP = "/estop"
+DIAGNOSTICS = "/diagnostics"
+RESET_EPISODE_SERVICE = "/episode/reset"
+QUERY_PROGRESS_SERVICE = "/reward/query"
+
+# ------------------------------------------------------------------------------------------------------- QoS
+# Camera streams: best effort, shallow queue -- a late frame is worth nothing, and a reliable subscriber would
+# stall the publisher. Publishers use RELIABLE so both reliable and best-effort subscribers can connect.
+SENSOR_QOS: QoSProfile = qos_profile_sensor_data
+IMAGE_PUBLISHER_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2,
+                                 reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+# Control and reward streams: reliable, small queue.
+RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                          reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+# Latched state (e-stop, task): a node that starts late still gets the last value.
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+# ------------------------------------------------------------------------------------------------ parameters
+class ParameterError(ValueError):
+    """A node parameter is missing, of the wrong type or out of range."""
+
+
+_REQUIRED = object()
+
+
+def param(default: Any = _REQUIRED, description: str = "", *, low: Optional[float] = None,
+          high: Optional[float] = None, choices: Optional[Sequence[Any]] = None, read_only: bool = True) -> Any:
+    """A dataclass field for a node parameter: default (omit for required), description, range or choices."""
+    metadata = {"description": description, "low": low, "high": high, "choices": tuple(choices or ()),
+                "read_only": read_only, "required": default is _REQUIRED}
+    if default is _REQUIRED:
+        return dataclasses.field(metadata=metadata)
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def check_ranges(config: Any) -> None:
+    """Raise ParameterError for the first field of a param() dataclass outside its range or choices."""
+    for field in dataclasses.fields(config):
+        message = _range_message(field.name, getattr(config, field.name), field.metadata)
+        if message:
+            raise ParameterError(message)
+
+
+def _range_message(name: str, value: Any, meta: Any) -> str:
+    """Why `value` violates the field's choices/range, or "" when it does not."""
+    if meta.get("choices") and value not in meta["choices"]:
+        return f"parameter '{name}' = {value!r} is not one of {list(meta['choices'])}"
+    if meta.get("low") is not None and value < meta["low"]:
+        return f"parameter '{name}' = {value!r} is below its minimum {meta['low']}"
+    if meta.get("high") is not None and value > meta["high"]:
+        return f"parameter '{name}' = {value!r} is above its maximum {meta['high']}"
+    return ""
+
+
+_T = typing.TypeVar("_T")
+
+
+def declare_config(node: Node, config_cls: type[_T], prefix: str = "") -> _T:
+    """Declare one ROS parameter per dataclass field, read them, validate, and return the config object."""
+    hints = typing.get_type_hints(config_cls)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(config_cls):
+        if not field.init:
+            continue
+        name = prefix + field.name
+        meta = field.metadata
+        kind = _param_kind(hints[field.name], name)
+        descriptor = _descriptor(meta, kind, field.name)
+        if meta.get("required", False):
+            default = _EMPTY[kind]
+        else:
+            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        try:
+            node.declare_parameter(name, _coerce(default, kind), descriptor)
+        except InvalidParameterValueException as exc:  # rclpy's own range check rejected the override
+            overrides = getattr(node, "_parameter_overrides", {})  # to name the offending value in our words
+            value = overrides[name].value if name in overrides else None
+            message = _range_message(name, value, meta) if value is not None else ""
+            raise ParameterError(message or f"parameter '{name}': {exc}") from exc
+        value = node.get_parameter(name).value
+        if meta.get("required", False) and value in (None, "", []):
+            raise ParameterError(f"required parameter '{name}' is not set ({meta.get('description', '')})")
+        if value is None:
+            raise ParameterError(f"parameter '{name}' has no value")
+        try:
+            values[field.name] = _coerce(value, kind)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(f"parameter '{name}' = {value!r} is not a valid {kind.__name__}") from exc
+    try:
+        config = config_cls(**values)
+    except ParameterError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"invalid parameters for {node.get_name()}: {exc}") from exc
+    check_ranges(config)
+    return config
+
+
+_EMPTY = {bool: False, int: 0, float: 0.0, str: "", list: []}
+
+
+def _param_kind(hint: Any, name: str) -> type:
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple, Sequence) or hint in (list, tuple):
+        return list
+    if hint in (bool, int, float, str):
+        return hint
+    raise TypeError(f"parameter '{name}': unsupported field type {hint!r} (use bool, int, float, str or list)")
+
+
+def _coerce(value: Any, kind: type) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # YAML "10" for a float parameter
+    if kind is list:
+        return list(value)
+    if (kind is bool) != isinstance(value, bool):
+        raise TypeError(f"{value!r} is not a {kind.__name__}")
+    if not isinstance(value, kind):
+        raise TypeError(f"{value!r} is not a {kind.__name__}")
+    return value
+
+
+def _descriptor(meta: dict, kind: type, name: str) -> ParameterDescriptor:
+    # dynamic_typing: a YAML/launch "10" for a float parameter must not crash rclpy's strict type check;
+    # _coerce() then accepts int->float and rejects real mismatches with a message naming the parameter.
+    descriptor = ParameterDescriptor(description=meta.get("description", ""), read_only=meta.get("read_only", True),
+                                     dynamic_typing=True)
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and high is not None:
+        # The descriptor lets `ros2 param describe` show the range; check_ranges() enforces it with a clear message.
+        if kind is float:
+            descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high))]
+        elif kind is int:
+            descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=0)]
+    if meta.get("choices"):
+        descriptor.additional_constraints = f"one of {list(meta['choices'])}"
+    return descriptor
+
+
+# ------------------------------------------------------------------------------------------------------ main
+def run_node(factory: Callable[[], Node], args: Optional[list[str]] = None, *, multithreaded: bool = False) -> int:
+    """Init rclpy, build the node, spin until Ctrl-C or shutdown; a ParameterError exits 2 with its message."""
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = None
+    code = 0
+    try:
+        node = factory()
+        executor = MultiThreadedExecutor() if multithreaded else SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except ParameterError as exc:
+        print(f"[FATAL] {exc}", file=sys.stderr, flush=True)
+        code = 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except SystemExit as exc:  # a node asked to stop (e.g. a finished one-shot source)
+        code = int(exc.code or 0)
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if callable(close):
+                close()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return code
