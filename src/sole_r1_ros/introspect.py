@@ -1,6 +1,7 @@
 """`sole-r1 graph` and `sole-r1 echo`: the two ros2 CLI commands users miss most where ros2cli is not installed."""
 from __future__ import annotations
 
+import array
 import importlib
 import sys
 import time
@@ -35,13 +36,11 @@ def message_to_dict(msg: Any, max_array: int = 16) -> Any:
     """A message as plain Python data for printing; long arrays (image data) are summarised."""
     if hasattr(msg, "get_fields_and_field_types"):
         return {name: message_to_dict(getattr(msg, name), max_array) for name in msg.get_fields_and_field_types()}
-    if isinstance(msg, (bytes, bytearray, np.ndarray)) or (isinstance(msg, (list, tuple)) and len(msg) > max_array):
-        values = list(msg[:max_array]) if not isinstance(msg, np.ndarray) else msg.reshape(-1)[:max_array].tolist()
-        return f"<{len(msg)} values: {values[:8]}...>" if len(msg) > max_array else list(values)
-    if isinstance(msg, (list, tuple)):
-        return [message_to_dict(m, max_array) for m in msg]
-    if hasattr(msg, "tolist"):
-        return msg.tolist()
+    if isinstance(msg, (bytes, bytearray, np.ndarray, array.array, list, tuple)):
+        values = msg.reshape(-1).tolist() if isinstance(msg, np.ndarray) else list(msg)
+        if len(values) > max_array:
+            return f"<{len(values)} values: {values[:8]}...>"
+        return [message_to_dict(v, max_array) for v in values]
     return msg
 
 
@@ -58,11 +57,20 @@ def _format(value: Any, indent: int = 0) -> str:
     return f"{pad}{value}"
 
 
-def _discover(node: Node, wait: float) -> None:
-    """Spin for `wait` seconds so DDS discovery fills the graph cache."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
+def _discover(node: Node, wait: float, settle: float = 1.0) -> None:
+    """Spin at least `wait` s, then until the graph has not changed for `settle` s (at most 3 x wait)."""
+    start = time.monotonic()
+    last_change, last_seen = start, None
+    while True:
         rclpy.spin_once(node, timeout_sec=0.05)
+        now = time.monotonic()
+        seen = (tuple(sorted(node.get_node_names_and_namespaces())), tuple(sorted(
+            (t, tuple(types)) for t, types in node.get_topic_names_and_types())))
+        if seen != last_seen:
+            last_seen, last_change = seen, now
+        # DDS discovery on a loaded machine can take several seconds: stop only once the picture is stable.
+        if now - start >= wait and now - last_change >= settle or now - start >= 3 * wait:
+            return
 
 
 def print_graph(wait: float = 2.0, show_hidden: bool = False, out: TextIO = sys.stdout) -> int:

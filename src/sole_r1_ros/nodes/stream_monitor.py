@@ -66,8 +66,8 @@ class StreamMonitor(Node):
         self.config = conv.declare_config(self, StreamMonitorConfig)
         self.stats = {"shoulder": StreamStats(), "wrist": StreamStats(), "progress": StreamStats()}
         self.last_progress: Optional[ProgressEstimate] = None
-        self.create_subscription(Image, conv.SHOULDER_IMAGE, lambda m: self._on_image("shoulder", m), conv.SENSOR_QOS)
-        self.create_subscription(Image, conv.WRIST_IMAGE, lambda m: self._on_image("wrist", m), conv.SENSOR_QOS)
+        for name, topic in (("shoulder", conv.SHOULDER_IMAGE), ("wrist", conv.WRIST_IMAGE)):
+            self.create_subscription(Image, topic, lambda m, n=name: self._on_image(n, m), conv.IMAGE_SUBSCRIBER_QOS)
         self.create_subscription(ProgressEstimate, conv.PROGRESS, self._on_progress, conv.RELIABLE_QOS)
         self._start = time.monotonic()
         self.create_timer(self.config.report_period, self._report)

@@ -1,0 +1,40 @@
+"""`sole-r1 graph` and `sole-r1 echo` see a running graph like `ros2 node list` / `ros2 topic echo` would."""
+import subprocess
+
+from .conftest import SOLE_R1
+
+
+def test_graph_and_echo_on_a_running_graph(ros, launch_graph):
+    from sensor_msgs.msg import Image
+
+    from sole_r1_ros import conventions as conv
+    frames = ros.collect(Image, conv.WRIST_IMAGE, conv.SENSOR_QOS)
+    launch_graph("video_replay", rate=10.0)
+    ros.wait_for(lambda: frames, 30, "the graph to publish")
+
+    listing = subprocess.run([SOLE_R1, "graph", "--wait", "2"], capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    out = listing.stdout
+    assert "/video_source" in out and "/stream_monitor" in out
+    assert "/cameras/shoulder/image_raw [sensor_msgs/msg/Image]" in out
+    assert "/episode/info [sole_r1/msg/EpisodeInfo]" in out
+
+    echoed = subprocess.run([SOLE_R1, "echo", "/cameras/shoulder/image_raw", "-n", "2"], capture_output=True,
+                            text=True, timeout=60)
+    assert echoed.returncode == 0, echoed.stderr
+    assert echoed.stdout.count("---") == 2
+    assert "encoding: 'rgb8'" in echoed.stdout and "width: 256" in echoed.stdout
+    assert "frame_id: 'shoulder_camera'" in echoed.stdout and "<196608 values" in echoed.stdout
+
+
+def test_echo_reports_a_missing_topic(ros):
+    result = subprocess.run([SOLE_R1, "echo", "/no/such/topic", "--wait", "1"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1 and "not seen on the graph" in result.stdout
+
+
+def test_launch_help_lists_graph_arguments():
+    result = subprocess.run([SOLE_R1, "launch", "video_replay", "--show-args"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0
+    assert "rate: frames per second [default 10.0]" in result.stdout
