@@ -38,6 +38,11 @@ ESTOP = "/estop"
 DIAGNOSTICS = "/diagnostics"
 RESET_EPISODE_SERVICE = "/episode/reset"
 QUERY_PROGRESS_SERVICE = "/reward/query"
+SAFETY_WORKSPACE = "/safety/workspace"                      # latched Marker: the workspace box, for rviz
+TRIGGER_ESTOP_SERVICE = "/safety/trigger_estop"             # std_srvs/Trigger
+RESET_ESTOP_SERVICE = "/safety/reset_estop"                 # std_srvs/Trigger
+ERROR_RECOVERY_SERVICE = "/franka_bridge/error_recovery"    # std_srvs/Trigger, operator only
+HOME_GRIPPER_SERVICE = "/franka_bridge/home_gripper"        # std_srvs/Trigger, operator only
 
 # ------------------------------------------------------------------------------------------------------- QoS
 # Camera streams. Publishers are RELIABLE so both reliable and best-effort subscribers (rviz) can connect.
