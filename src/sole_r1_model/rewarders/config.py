@@ -1,0 +1,184 @@
+"""Typed, validated configurations of the rewarder backends, and loading them from dicts and YAML files.
+
+One dataclass per backend; each field's default is the one place that default is defined (the YAML files in
+config/rewarders/ only restate them for readers). Unknown keys are errors that name the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from sole_r1_model.composite import VARIANTS
+
+DEFAULT_SOLE_R1_MODEL = "Philip-MIT/SOLE-R1-8B"
+TINY_MODEL = "tiny"  # `model: tiny` = the offline random Qwen3-VL of sole_r1_model.tiny (built on first use)
+_DTYPES = ("auto", "bfloat16", "float16", "float32")
+_ATTENTION = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
+
+
+def _check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown prompt variant {variant!r}; choose one of {sorted(VARIANTS)}")
+
+
+@dataclasses.dataclass
+class SamplingConfig:
+    """Sampling settings shared by the model backends (defaults: the official reward server's)."""
+
+    temperature: float = 1.0        # 0 = greedy decoding
+    top_p: float = 0.9
+    top_k: Optional[int] = 50       # None = do not send/apply top-k (some hosted APIs reject it)
+    max_new_tokens: int = 200
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature!r}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        if self.top_k is not None and (int(self.top_k) != self.top_k or self.top_k < 0):
+            raise ValueError(f"top_k must be an integer >= 0 or null, got {self.top_k!r}")
+        if int(self.max_new_tokens) != self.max_new_tokens or self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be an integer >= 1, got {self.max_new_tokens!r}")
+
+
+@dataclasses.dataclass
+class HFRewarderConfig(SamplingConfig):
+    """`sole_r1` backend: a Qwen3-VL-family checkpoint run with transformers `generate`."""
+
+    model: str = DEFAULT_SOLE_R1_MODEL   # hub id, local checkpoint directory, or "tiny"
+    revision: Optional[str] = None       # hub revision (branch, tag or commit) when `model` is a hub id
+    local_files_only: bool = False       # never contact the hub: the checkpoint must be in the HF cache already
+    dtype: str = "auto"                  # auto = bfloat16 on GPU, float32 on CPU
+    device: str = "auto"                 # auto = cuda if available, else cpu; or "cpu", "cuda", "cuda:1"
+    attn_implementation: str = "sdpa"
+    max_batch_size: int = 8              # queries per `generate` call; larger batches are split
+    variant: str = "full"                # composite/prompt layout (see sole_r1_model.composite.VARIANTS)
+    seed: Optional[int] = None           # seeds torch once at load, for reproducible sampling
+    use_official_image_processor: bool = True   # the settings the official server installs into the checkpoint
+    image_processor_overrides: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError("model must be a hub id (e.g. Philip-MIT/SOLE-R1-8B), a checkpoint folder or 'tiny'")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {_DTYPES}, got {self.dtype!r}")
+        if self.attn_implementation not in _ATTENTION:
+            raise ValueError(f"attn_implementation must be one of {_ATTENTION}, got {self.attn_implementation!r}")
+        if not isinstance(self.device, str) or not (
+                self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        if int(self.max_batch_size) != self.max_batch_size or self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be an integer >= 1, got {self.max_batch_size!r}")
+        if not isinstance(self.image_processor_overrides, dict):
+            raise ValueError("image_processor_overrides must be a mapping of image processor settings")
+        _check_variant(self.variant)
+
+
+@dataclasses.dataclass
+class OpenAIRewarderConfig(SamplingConfig):
+    """`openai` backend: any OpenAI-compatible /v1/chat/completions endpoint (vLLM, SGLang, hosted APIs)."""
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = DEFAULT_SOLE_R1_MODEL   # the model name the server knows
+    api_key_env: Optional[str] = "OPENAI_API_KEY"  # env var holding the key; unset variable = no auth header
+    max_tokens_field: str = "max_tokens"  # newer OpenAI models want "max_completion_tokens"
+    timeout_s: float = 60.0              # per HTTP attempt
+    max_retries: int = 3                 # extra attempts after a 429/5xx, a timeout or a refused connection
+    backoff_s: float = 0.5               # first retry delay; doubles each retry
+    backoff_max_s: float = 8.0
+    max_concurrency: int = 4             # queries of one batch sent in parallel
+    variant: str = "full"
+    extra_body: dict = dataclasses.field(default_factory=dict)  # merged into every request body
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+        if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
+            raise ValueError("max_tokens_field must be max_tokens or max_completion_tokens")
+        if not self.timeout_s > 0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s!r}")
+        if int(self.max_retries) != self.max_retries or self.max_retries < 0:
+            raise ValueError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
+        if self.backoff_s < 0 or self.backoff_max_s < self.backoff_s:
+            raise ValueError("need 0 <= backoff_s <= backoff_max_s")
+        if int(self.max_concurrency) != self.max_concurrency or self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be an integer >= 1, got {self.max_concurrency!r}")
+        if not isinstance(self.extra_body, dict):
+            raise ValueError("extra_body must be a mapping merged into the request JSON")
+        _check_variant(self.variant)
+
+
+@dataclasses.dataclass
+class OracleRewarderConfig:
+    """`oracle` backend: the simulator's privileged progress (a diagnostic upper bound, never a real reward)."""
+
+    def __post_init__(self) -> None:
+        pass  # no options; the dataclass exists so unknown keys are rejected like for the other backends
+
+
+BACKEND_CONFIGS: dict[str, type] = {
+    "sole_r1": HFRewarderConfig,
+    "openai": OpenAIRewarderConfig,
+    "oracle": OracleRewarderConfig,
+}
+RewarderConfig = Union[HFRewarderConfig, OpenAIRewarderConfig, OracleRewarderConfig]
+
+
+def config_from_dict(spec: dict[str, Any]) -> tuple[str, RewarderConfig]:
+    """Build (backend, config) from `{"backend": name, **options}`; unknown backends/keys raise ValueError."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"a rewarder spec must be a mapping, got {type(spec).__name__}")
+    options = dict(spec)
+    backend = options.pop("backend", None)
+    if backend not in BACKEND_CONFIGS:
+        raise ValueError(f"rewarder spec needs 'backend' set to one of {sorted(BACKEND_CONFIGS)}, got {backend!r}")
+    config_class = BACKEND_CONFIGS[backend]
+    known = {f.name for f in dataclasses.fields(config_class)}
+    for key in options:
+        if key not in known:
+            raise ValueError(f"unknown key {key!r} for rewarder backend {backend!r}; valid keys: {sorted(known)}")
+    return backend, config_class(**options)
+
+
+def load_config_file(path: os.PathLike | str) -> tuple[str, RewarderConfig]:
+    """Read a rewarder YAML file (a flat mapping with `backend` and options)."""
+    import yaml
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"rewarder config {path} not found")
+    with path.open() as stream:
+        data = yaml.safe_load(stream)
+    try:
+        return config_from_dict(data if data is not None else {})
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def resolve_spec(spec: Union[str, os.PathLike, dict]) -> tuple[str, RewarderConfig]:
+    """(backend, config) from a backend name, a `{"backend": ...}` dict, a YAML path or a config/rewarders name."""
+    if isinstance(spec, dict):
+        return config_from_dict(spec)
+    if not isinstance(spec, (str, os.PathLike)):
+        raise ValueError(f"rewarder spec must be a backend name, a mapping or a YAML path, got {type(spec).__name__}")
+    text = os.fspath(spec)
+    if text in BACKEND_CONFIGS:
+        return text, BACKEND_CONFIGS[text]()
+    if Path(text).expanduser().is_file():
+        return load_config_file(text)
+    named = _config_dir() / "rewarders" / f"{text}.yaml"
+    if "/" not in text and named.is_file():
+        return load_config_file(named)
+    raise ValueError(f"rewarder spec {text!r} is neither a backend ({', '.join(sorted(BACKEND_CONFIGS))}), an "
+                     f"existing YAML file, nor a name under {named.parent}")
+
+
+def _config_dir() -> Path:
+    """config/ of the source checkout, unless SOLE_R1_CONFIG_DIR points elsewhere (installed packages)."""
+    override = os.environ.get("SOLE_R1_CONFIG_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[3] / "config"

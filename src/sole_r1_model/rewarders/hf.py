@@ -1,0 +1,157 @@
+"""`sole_r1` rewarder: SOLE-R1 (or any Qwen3-VL-family checkpoint) run in-process with transformers.
+
+Same inputs as the official reward server: the composite image, the official system prompt and question, the
+checkpoint's chat template, the official image processor settings, and sampling with temperature 1.0,
+top_p 0.9, top_k 50, at most 200 new tokens (philipmit/sole-r1-model `reward_server/.../vlm_batch_decode.py`,
+`config/default.yaml`). Queries of one `score` call are decoded together in left-padded batches.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from sole_r1_model.prompt import build_chat, build_user_text
+from sole_r1_model.rewarder import ProgressQuery, ProgressResult
+from sole_r1_model.rewarders.config import TINY_MODEL, HFRewarderConfig
+from sole_r1_model.rewarders.prompted import PromptedRewarder, carried_forward, variant_for
+from sole_r1_model.rewarders.qwen_processor import load_processor
+
+log = logging.getLogger(__name__)
+
+
+def resolve_checkpoint(config: HFRewarderConfig) -> Path:
+    """Local directory of the checkpoint: `tiny`, an existing folder, or a hub id fetched into the HF cache."""
+    if config.model == TINY_MODEL:
+        from sole_r1_model.tiny import build_tiny_qwen3vl
+
+        return build_tiny_qwen3vl()
+    local = Path(config.model).expanduser()
+    if local.is_dir():
+        return local
+    if config.model.startswith((".", "/", "~")) or config.model.count("/") != 1:
+        raise ValueError(f"model {config.model!r} is not an existing folder nor a hub id like 'owner/name'")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(config.model, revision=config.revision,
+                                      local_files_only=config.local_files_only))
+    except Exception as exc:  # noqa: BLE001 -- hub errors come in many types; all mean "no checkpoint"
+        raise ValueError(f"cannot get checkpoint {config.model!r} ({type(exc).__name__}: {exc}); download it "
+                         "once with network access (huggingface-cli download ...) or pass a local folder") from exc
+
+
+def _torch_dtype(name: str, device: str):
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, name)
+
+
+class HFRewarder(PromptedRewarder):
+    """Runs a Qwen3-VL-family checkpoint with the real processor, chat template and `generate`."""
+
+    name = "sole_r1"
+
+    def __init__(self, config: Optional[HFRewarderConfig] = None,
+                 generate_overrides: Optional[dict[str, Any]] = None) -> None:
+        """Load the model; `generate_overrides` go to every `generate` call (e.g. constrained decoding)."""
+        import torch
+        from transformers import AutoModelForImageTextToText
+
+        config = config or HFRewarderConfig()
+        super().__init__(config.variant)
+        self.config = config
+        self.generate_overrides = dict(generate_overrides or {})
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {config.device!r} requested but torch sees no CUDA GPU; "
+                             "set device: auto or cpu")
+        if config.seed is not None:
+            torch.manual_seed(config.seed)
+        self.checkpoint = resolve_checkpoint(config)
+        self.processor = load_processor(self.checkpoint, config.use_official_image_processor,
+                                        config.image_processor_overrides)
+        self.tokenizer = self.processor.tokenizer
+        self.model = AutoModelForImageTextToText.from_pretrained(
+            str(self.checkpoint), dtype=_torch_dtype(config.dtype, self.device),
+            attn_implementation=config.attn_implementation).to(self.device).eval()
+        self._reset_generation_defaults()
+        log.info("sole_r1 rewarder: %s on %s (%s, %s)", self.checkpoint, self.device, self.model.dtype,
+                 config.attn_implementation)
+
+    def _reset_generation_defaults(self) -> None:
+        """Keep only eos/pad from the checkpoint's generation_config.json.
+
+        Qwen3-VL-Instruct ships sampling defaults (top_k 20, top_p 0.8, temperature 0.7, ...) that `generate`
+        would apply to every field we leave unset; the official server passes explicit vLLM SamplingParams, so
+        nothing but temperature / top_p / top_k / max tokens may shape the sampling here either.
+        """
+        from transformers import GenerationConfig
+
+        loaded = self.model.generation_config
+        eos = loaded.eos_token_id if loaded.eos_token_id is not None else self.tokenizer.eos_token_id
+        pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = loaded.pad_token_id if loaded.pad_token_id is not None else (
+                eos[0] if isinstance(eos, (list, tuple)) else eos)
+        self.model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=pad)
+
+    def prompt_text(self, query: ProgressQuery, variant: Optional[str] = None) -> str:
+        """The exact prompt string the model sees (chat template applied, image placeholder unexpanded)."""
+        messages = build_chat(build_user_text(query.task, carried_forward(query),
+                                              variant_for(query, variant or self.variant)))
+        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def _score_prompted(self, queries: list[ProgressQuery], variant: str,
+                        temperature: Optional[float]) -> list[ProgressResult]:
+        results: list[Optional[ProgressResult]] = [None] * len(queries)
+        prepared = []  # (index, image, prompt text) of the queries that could be prepared
+        for index, query in enumerate(queries):
+            try:
+                image, messages = self.prepare(query, variant)
+                text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            except ValueError as exc:
+                results[index] = self.failed(query, f"cannot build the prompt: {exc}")
+                continue
+            prepared.append((index, image, text))
+        step = self.config.max_batch_size
+        for start in range(0, len(prepared), step):
+            chunk = prepared[start:start + step]
+            for index, result in zip([c[0] for c in chunk], self._generate(chunk, queries, temperature)):
+                results[index] = result
+        return results
+
+    def _generate(self, chunk: list, queries: list[ProgressQuery],
+                  temperature: Optional[float]) -> list[ProgressResult]:
+        """One left-padded `generate` call for a chunk of prepared queries."""
+        import torch
+
+        begin = time.monotonic()
+        try:
+            inputs = self.processor(text=[c[2] for c in chunk], images=[c[1] for c in chunk], padding=True,
+                                    padding_side="left", return_tensors="pt").to(self.device)
+            with torch.inference_mode():
+                output = self.model.generate(**inputs, **self.generation_kwargs(temperature))
+            completions = self.tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1]:],
+                                                      skip_special_tokens=True)
+        except Exception as exc:  # noqa: BLE001 -- e.g. CUDA OOM: answer invalid, keep the control loop alive
+            log.exception("sole_r1 rewarder: generate failed for %d queries", len(chunk))
+            latency = time.monotonic() - begin
+            return [self.failed(queries[c[0]], f"generate failed: {type(exc).__name__}: {exc}", latency)
+                    for c in chunk]
+        latency = time.monotonic() - begin  # the batch's wall time, shared by its queries
+        return [self.parse(queries[c[0]], text, latency) for c, text in zip(chunk, completions)]
+
+    def generation_kwargs(self, temperature: Optional[float] = None) -> dict[str, Any]:
+        """Arguments of `generate`: the configured sampling (or greedy at temperature 0), then the overrides."""
+        temperature = self.config.temperature if temperature is None else temperature
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": self.config.top_p,
+                    "top_k": self.config.top_k or 0} if temperature > 0 else {"do_sample": False}
+        return {"max_new_tokens": self.config.max_new_tokens, **sampling, **self.generate_overrides}
+
+    def close(self) -> None:
+        """Drop the model so its memory can be freed."""
+        self.model = None

@@ -1,0 +1,170 @@
+"""The official-protocol ZeroMQ server: real REQ client round trips, feedback of answers, refused pickles."""
+import argparse
+import io
+import os
+import pickle
+import threading
+
+import lz4.frame
+import numpy as np
+import pytest
+import zmq
+from PIL import Image
+
+from sole_r1_model.commands import serve as serve_command
+from sole_r1_model.parsing import parse_answer
+from sole_r1_model.rewarder import ProgressResult, Rewarder
+from sole_r1_model.serve_official import OfficialRewardServer, OfficialRewardService
+
+TASK = "Pick up the cube from the table"
+
+
+class CountingRewarder(Rewarder):
+    """Answers `previous + 10` for every query and records what it was asked (a test double of a model)."""
+
+    name = "counting"
+
+    def __init__(self):
+        self.queries = []
+
+    def _score(self, queries):
+        self.queries.extend(queries)
+        return [ProgressResult(progress=q.previous_progress + 10, raw_text=f"step {q.query_index}")
+                for q in queries]
+
+
+class Served:
+    """A server on a random localhost port in a thread, and an official-style REQ client (lz4 + pickle)."""
+
+    def __init__(self, rewarder):
+        self.server = OfficialRewardServer(OfficialRewardService(rewarder), "127.0.0.1", 0)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.REQ)
+        self.socket.setsockopt(zmq.RCVTIMEO, 60_000)
+        self.socket.setsockopt(zmq.LINGER, 0)
+
+    def __enter__(self):
+        self.thread.start()
+        self.socket.connect(self.server.address)
+        return self
+
+    def raw(self, data: bytes):
+        self.socket.send(data)
+        return pickle.loads(lz4.frame.decompress(self.socket.recv()))
+
+    def call(self, payload):
+        return self.raw(lz4.frame.compress(pickle.dumps({"type": "call_interface", "interface": "rewards",
+                                                         "payload": payload})))
+
+    def __exit__(self, *exc):
+        self.socket.close()
+        self.context.term()
+        self.server.stop()
+        self.thread.join(timeout=5)
+
+
+def episode(lift_frames, length):
+    return [pair[0] for pair in lift_frames[:length]], [pair[1] for pair in lift_frames[:length]]
+
+
+def test_round_trip_with_the_tiny_model(tiny_rewarder, lift_frames):
+    (front_a, wrist_a), (front_b, wrist_b) = episode(lift_frames, 3), episode(lift_frames, 2)
+    with Served(tiny_rewarder) as served:
+        assert served.raw(lz4.frame.compress(pickle.dumps({"type": "list_interfaces"}))) == \
+            {"interfaces": ["rewards"]}
+        reply = served.call({"task": TASK, "front_images": [front_a, front_b], "wrist_images": [wrist_a, wrist_b]})
+    assert reply["success"], reply.get("message")
+    data = reply["data"]
+    assert [a.dtype for a in data["valid_answers"]] == [np.int32, np.int32]
+    assert [len(a) for a in data["valid_answers"]] == [3, 2]
+    assert [len(o) for o in data["text_outputs"]] == [2, 1]
+    for answers, outputs in zip(data["valid_answers"], data["text_outputs"]):
+        assert answers[0] == 0
+        for t, text in enumerate(outputs, start=1):  # each answer is the parsed text, or carried forward
+            assert answers[t] == round(parse_answer(text, answers[t - 1]).progress)
+    first_input = data["text_inputs"][0][0]
+    assert "<|im_start|>assistant\n" in first_input and f"The task description is: {TASK}." in first_input
+
+
+def test_answers_are_fed_back_as_previous_progress(lift_frames):
+    rewarder = CountingRewarder()
+    front, wrist = episode(lift_frames, 4)
+    with Served(rewarder) as served:
+        reply = served.call({"task": TASK, "front_images": [front], "wrist_images": [wrist]})
+    assert reply["data"]["valid_answers"][0].tolist() == [0, 10, 20, 30]
+    assert [q.previous_progress for q in rewarder.queries] == [0, 10, 20]
+    third = rewarder.queries[2]  # t=3: first frame, frame 2, frame 3
+    assert third.external[0] is not None and np.array_equal(third.external[1], front[2])
+    assert np.array_equal(third.wrist[2], wrist[3])
+
+
+def test_external_only_needs_no_wrist_images_and_accepts_png_and_chw(lift_frames):
+    rewarder = CountingRewarder()
+    png = io.BytesIO()
+    Image.fromarray(lift_frames[1][0]).save(png, format="PNG")
+    front = [lift_frames[0][0].transpose(2, 0, 1), png.getvalue(), lift_frames[2][0].astype(np.float32) / 255.0]
+    with Served(rewarder) as served:
+        reply = served.call({"task": TASK, "front_images": [front], "external_only": True, "temperature": 0.5})
+    assert reply["success"], reply.get("message")
+    assert all(q.wrist is None for q in rewarder.queries)
+    assert np.array_equal(rewarder.queries[1].external[1], lift_frames[1][0])  # PNG decoded losslessly
+    assert rewarder.queries[0].external[0].shape == lift_frames[0][0].shape  # CHW turned into HWC
+
+
+def test_malicious_pickle_is_rejected_without_executing(tmp_path, lift_frames):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    rewarder = CountingRewarder()
+    front, wrist = episode(lift_frames, 2)
+    with Served(rewarder) as served:
+        reply = served.raw(lz4.frame.compress(pickle.dumps({"type": "call_interface", "interface": "rewards",
+                                                            "payload": {"task": Exploit()}})))
+        assert reply["success"] is False and "refused to unpickle" in reply["message"]
+        assert served.raw(b"not lz4 at all")["success"] is False
+        # The server keeps serving after hostile and broken requests.
+        assert served.call({"task": TASK, "front_images": [front], "wrist_images": [wrist]})["success"]
+    assert not marker.exists()
+    assert len(rewarder.queries) == 1
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"front_images": [[]], "wrist_images": [[]]}, "No 'task' in payload."),
+    ({"task": TASK, "wrist_images": [[]]}, "No 'front_images' in payload."),
+    ({"task": TASK, "front_images": [[]]}, "No 'wrist_images' in payload."),
+    ({"task": TASK, "front_images": [["junk"]], "wrist_images": [["junk"]]}, "front_images[0][0]"),
+    ({"task": TASK, "front_images": [[np.zeros((4, 4), np.float64) + np.nan]], "wrist_images": [[]]}, "finite"),
+])
+def test_bad_payloads_get_clear_error_replies(payload, message):
+    with Served(CountingRewarder()) as served:
+        reply = served.call(payload)
+    assert reply["success"] is False
+    assert message in reply["message"]
+
+
+def test_rewarder_errors_become_error_replies(lift_frames):
+    from sole_r1_model.rewarders import make_rewarder
+
+    front, wrist = episode(lift_frames, 2)
+    with Served(make_rewarder("oracle")) as served:  # no simulator progress over this protocol
+        reply = served.call({"task": TASK, "front_images": [front], "wrist_images": [wrist]})
+    assert reply["success"] is False and "privileged_progress" in reply["message"]
+
+
+def test_serve_command_defaults_to_localhost_and_the_official_port():
+    parser = argparse.ArgumentParser()
+    serve_command.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve"])
+    assert (args.protocol, args.bind, args.port, args.rewarder, args.service_name) == \
+        ("official", "127.0.0.1", 8001, "sole_r1", "rewards")
+    assert args.func is serve_command.run
+
+
+def test_serve_command_reports_a_bad_rewarder_spec():
+    parser = argparse.ArgumentParser()
+    serve_command.register(parser.add_subparsers(dest="command"))
+    assert serve_command.run(parser.parse_args(["serve", "--rewarder", "no-such-backend", "--port", "0"])) == 2
