@@ -27,6 +27,7 @@ WRIST_IMAGE = "/cameras/wrist/image_raw"
 WRIST_INFO = "/cameras/wrist/camera_info"
 JOINT_STATES = "/robot/joint_states"
 EE_POSE = "/robot/ee_pose"
+GRIPPER_STATE = "/robot/gripper"          # sensor_msgs/JointState, one joint "opening": 0 closed .. 1 fully open
 TARGET_POSE = "/robot/target_pose"
 ROBOT_COMMAND = "/robot/command"          # gated EEDeltaCommand: only the safety gate publishes here
 LEARNER_COMMAND = "/learner/command"      # raw EEDeltaCommand from the learner, into the safety gate
@@ -205,6 +206,10 @@ def run_node(factory: Callable[[], Node], args: Optional[list[str]] = None, *, m
         pass
     except SystemExit as exc:  # a node asked to stop (e.g. a finished one-shot source)
         code = int(exc.code or 0)
+    except Exception:  # noqa: BLE001
+        if rclpy.ok():
+            raise
+        # SIGINT/SIGTERM shut the context down under the executor: a clean stop, not a crash
     finally:
         if node is not None:
             close = getattr(node, "close", None)

@@ -1,1 +1,27 @@
-"""sole_r1_sim package."""
+"""sole_r1_sim: simulation suites behind one env contract (no rclpy).
+
+    from sole_r1_sim import make_env, list_tasks
+    env = make_env("metaworld", "reach-v3", image_size=(128, 128), seed=0)
+    obs, info = env.reset()
+"""
+from sole_r1_sim.contract import (
+    ACTION_DIM,
+    ActionScale,
+    ManipulationEnv,
+    Observation,
+    Proprio,
+    validate_action,
+)
+from sole_r1_sim.registry import TaskSpec, list_tasks, make_env
+
+__all__ = [
+    "ACTION_DIM",
+    "ActionScale",
+    "ManipulationEnv",
+    "Observation",
+    "Proprio",
+    "TaskSpec",
+    "list_tasks",
+    "make_env",
+    "validate_action",
+]

@@ -4,6 +4,7 @@ import dataclasses
 import pytest
 import yaml
 
+from sole_r1_model.rewarder import ProgressResult, Rewarder
 from sole_r1_model.rewarders import make_rewarder
 from sole_r1_model.rewarders.config import (BACKEND_CONFIGS, HFRewarderConfig, OpenAIRewarderConfig,
                                             resolve_spec)
@@ -54,7 +55,7 @@ def test_shipped_rewarder_configs_are_valid_and_complete(repo_root, name):
 
 @pytest.mark.parametrize("options", [{"top_p": 1.5}, {"temperature": -1.0}, {"max_new_tokens": 0},
                                      {"dtype": "int8"}, {"device": "tpu"}, {"variant": "diagonal"},
-                                     {"max_batch_size": 0}])
+                                     {"max_batch_size": 0}, {"max_think_tokens": 0}, {"constrain_format": "yes"}])
 def test_invalid_sole_r1_options_are_rejected(options):
     with pytest.raises(ValueError):
         HFRewarderConfig(**options)
@@ -70,3 +71,54 @@ def test_tiny_yaml_builds_a_working_rewarder(tiny_model_path, monkeypatch, make_
 
 def test_openai_config_reads_no_secret_from_yaml():
     assert "api_key" not in {f.name for f in dataclasses.fields(OpenAIRewarderConfig)}
+
+
+class ConstantRewarder(Rewarder):
+    """A test rewarder named by `module:Class`: answers `value` % to every query."""
+
+    name = "constant"
+
+    def __init__(self, value: float = 50.0, label: str = "") -> None:
+        self.value, self.label = value, label
+
+    def _score(self, queries):
+        return [ProgressResult(progress=self.value, reasoning=self.label) for _ in queries]
+
+
+NotARewarder = dict
+CLASS_SPEC = f"{__name__}:ConstantRewarder"
+
+
+def test_module_class_spec_builds_that_rewarder_class(make_query):
+    rewarder = make_rewarder(CLASS_SPEC)
+    assert type(rewarder) is ConstantRewarder and rewarder.value == 50.0
+    [result] = rewarder.score([make_query()])
+    assert (result.progress, result.rewarder) == (50.0, "constant")
+    oracle = make_rewarder("sole_r1_model.rewarders.oracle:OracleRewarder")
+    assert oracle.name == "oracle" and oracle.privileged
+
+
+def test_module_class_dict_spec_passes_the_other_options_as_keyword_arguments(make_query, tmp_path):
+    rewarder = make_rewarder({"backend": CLASS_SPEC, "value": -20.0, "label": "from a dict"})
+    [result] = rewarder.score([make_query()])
+    assert (result.progress, result.reasoning) == (-20.0, "from a dict")
+    spec = tmp_path / "custom.yaml"
+    spec.write_text(f"backend: {CLASS_SPEC}\nvalue: 7.5\n")
+    assert make_rewarder(spec).value == 7.5
+    assert resolve_spec(spec) == resolve_spec({"backend": CLASS_SPEC, "value": 7.5})
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("no_such_module_xyz:Thing", "cannot import module 'no_such_module_xyz'"),
+    (f"{__name__}:Missing", "has no attribute 'Missing'"),
+    (f"{__name__}:NotARewarder", "not a concrete Rewarder subclass"),
+    ("sole_r1_model.rewarder:Rewarder", "not a concrete Rewarder subclass"),  # abstract
+])
+def test_module_class_spec_that_is_not_a_rewarder_is_an_error_naming_the_spec(spec, message):
+    with pytest.raises(ValueError, match=f"rewarder spec '{spec}'.*{message}"):
+        make_rewarder(spec)
+
+
+def test_module_class_spec_with_unknown_options_is_an_error_naming_the_spec():
+    with pytest.raises(ValueError, match=f"rewarder spec '{CLASS_SPEC}': options \\['colour'\\] do not fit"):
+        make_rewarder({"backend": CLASS_SPEC, "colour": "red"})

@@ -122,3 +122,104 @@ def test_checkpoint_generation_defaults_do_not_leak_into_sampling(tiny_model_pat
     assert (config.temperature, config.top_p, config.top_k, config.max_new_tokens) == (1.0, 0.9, 50, 200)
     assert config.repetition_penalty == 1.0 and config.do_sample
     assert config.eos_token_id == [7, 8]  # stop tokens are the checkpoint's
+
+
+# ------------------------------------------------------------------------------------ format-constrained decoding
+OFFICIAL_FORMAT = re.compile(r"<think>(.*?)</think><answer>(-?\d{1,3})%</answer>", re.DOTALL)
+
+
+def test_constrained_format_gives_valid_official_answers_while_sampling(tiny_model_path, make_query):
+    config = HFRewarderConfig(model=str(tiny_model_path), device="cpu", max_new_tokens=40, max_think_tokens=20,
+                              constrain_format=True, seed=3)
+    assert config.temperature == 1.0  # sampling on: the random model picks its own reasoning and number
+    rewarder = HFRewarder(config)
+    queries = [make_query(previous=12.0), make_query(task="Open the drawer", previous=-30.0, wrist=False, t=2)]
+    results = rewarder.score(queries)
+    assert len(results) == 2
+    for result in results:
+        assert result.valid, (result.error, result.raw_text)
+        match = OFFICIAL_FORMAT.fullmatch(result.raw_text)
+        assert match, result.raw_text
+        assert -100.0 <= result.progress <= 100.0
+        assert result.progress == max(-100, min(100, int(match.group(2))))
+        assert result.reasoning == match.group(1).strip()
+
+
+def test_format_constraint_is_off_by_default_and_leaves_generation_unchanged(tiny_rewarder, tiny_model_path,
+                                                                             make_query):
+    assert HFRewarderConfig().constrain_format is False and tiny_rewarder.answer_format is None
+    query = make_query()
+    unconstrained = HFRewarder(HFRewarderConfig(model=str(tiny_model_path), device="cpu", max_new_tokens=16,
+                                                constrain_format=False))
+    assert unconstrained.answer_format is None
+    assert "prefix_allowed_tokens_fn" not in unconstrained.generation_kwargs()
+    # Same weights, same greedy decoding: the flag set to false gives the fixture's (flag absent) text exactly.
+    expected = tiny_rewarder.score([query], temperature=0.0)[0].raw_text
+    assert unconstrained.score([query], temperature=0.0)[0].raw_text == expected
+    assert not OFFICIAL_FORMAT.fullmatch(expected)  # the random model left alone does not write the format
+
+
+def test_format_constraint_allows_every_token_of_a_well_formed_answer(tiny_rewarder):
+    from sole_r1_model.rewarders.answer_format import AnswerFormat
+
+    tokenizer = tiny_rewarder.tokenizer
+    constraint = AnswerFormat(tokenizer, tokenizer.eos_token_id, max_think_tokens=150, max_new_tokens=200)
+    for answer in ("<think>The robot lifted the cube off the table.</think><answer>90%</answer>",
+                   "<think></think><answer>-7%</answer>", "<think>gripper open</think><answer>100%</answer>"):
+        ids = tokenizer.encode(answer, add_special_tokens=False) + [tokenizer.eos_token_id]
+        for step, token in enumerate(ids):
+            allowed = [int(t) for t in constraint.allowed(ids[:step])]
+            assert token in allowed, (answer, step, tokenizer.decode([token]))
+
+
+def _qwen_like_tokenizer():
+    """A byte-level BPE that, like Qwen's, splits digits one per token and has no single token for `<answer>`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    corpus = ["<answer>35%</answer> the gripper moved the cube", "</think><answer>-12%</answer>"] * 20
+    bpe.train_from_iterator(corpus, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.add_tokens(["<think>", "</think>"])  # Qwen3: the think tags are added, non-special tokens
+    return tokenizer
+
+
+def test_format_constraint_handles_multi_token_tags_and_single_digit_tokens():
+    import random
+
+    from sole_r1_model.rewarders.answer_format import AnswerFormat
+
+    tokenizer = _qwen_like_tokenizer()
+    assert len(tokenizer.encode("<answer>", add_special_tokens=False)) > 1
+    assert len(tokenizer.encode("100", add_special_tokens=False)) == 3
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    constraint = AnswerFormat(tokenizer, eos, max_think_tokens=12, max_new_tokens=64)
+    rng = random.Random(0)
+    lengths = set()
+    for _ in range(40):  # random walks stand in for a model that samples uniformly among the allowed tokens
+        ids = []
+        while len(ids) < 64 and eos not in ids:  # a constraint that never ends would fail the regex below
+            ids.append(rng.choice([int(t) for t in constraint.allowed(ids)]))
+        think = ids[len(constraint.open_ids):len(ids) - len(constraint.end_ids)]
+        assert len(think) <= 12 + len(constraint.close_ids) + 4  # reasoning budget + forced close + "-ddd"
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        match = OFFICIAL_FORMAT.fullmatch(text)
+        assert match, text
+        lengths.add(len(match.group(2).lstrip("-")))
+    assert lengths == {1, 2, 3}  # the walk reached one-, two- and three-digit answers
+
+
+def test_format_constraint_needs_room_for_the_answer(tiny_rewarder):
+    from sole_r1_model.rewarders.answer_format import AnswerFormat
+
+    tokenizer = tiny_rewarder.tokenizer
+    with pytest.raises(ValueError, match="constrain_format needs max_new_tokens >="):
+        AnswerFormat(tokenizer, tokenizer.eos_token_id, max_think_tokens=150, max_new_tokens=8)
+    small = AnswerFormat(tokenizer, tokenizer.eos_token_id, max_think_tokens=150, max_new_tokens=32)
+    assert 1 <= small.think_limit < 32  # capped by max_new_tokens, so the answer is never cut off

@@ -1,5 +1,6 @@
 """reward_node on a live ROS graph: failures and recovery, the QueryProgress service, lockstep stamps, privileged
 progress, episode resets -- and the reward_replay graph scoring both official Lift videos with the tiny model."""
+import re
 import threading
 import time
 
@@ -274,19 +275,18 @@ def test_reward_replay_graph_scores_official_lift_video_with_the_tiny_model(ros,
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("video", GRAPH_VIDEOS)
 def test_reward_replay_graph_gives_valid_estimates_with_format_constrained_decoding(ros, launch_graph, repo_root,
-                                                                                    official_lift):
-    import dataclasses
-
-    from sole_r1_model.rewarders.config import HFRewarderConfig
-
-    if "constrain_format" not in {f.name for f in dataclasses.fields(HFRewarderConfig)}:
-        pytest.skip("the sole_r1 backend has no 'constrain_format' option yet: without format-constrained "
-                    "decoding the random tiny model cannot give valid answers")
+                                                                                    official_lift, video):
+    # constrain_format makes even the random tiny model write `<think>..</think><answer>N%</answer>`.
     estimates = ros.collect(ProgressEstimate, conv.PROGRESS)
-    graph = _launch_tiny_replay(launch_graph, repo_root, official_lift / "videos" / GRAPH_VIDEOS[0],
+    graph = _launch_tiny_replay(launch_graph, repo_root, official_lift / "videos" / video,
                                 rewarder_options="{constrain_format: true}")
-    episode = ros.wait_for(lambda: _complete_episode(estimates, 2), 150, "an episode with 2 answers")
+    episode = ros.wait_for(lambda: _complete_episode(estimates, 2), 150, f"an episode with 2 answers ({video})")
+    assert graph.process.poll() is None, graph.log()
     assert all(e.valid for e in episode), [e.raw_text for e in episode]
-    assert [e.query_index for e in episode] == list(range(len(episode)))
+    assert [e.query_index for e in episode] == list(range(len(episode)))          # rising, one per answer
+    for estimate in episode[1:]:                                                   # real, well-formed answers
+        assert re.fullmatch(r"<think>.*</think><answer>-?\d{1,3}%</answer>", estimate.raw_text, re.DOTALL)
+        assert -100.0 <= estimate.progress <= 100.0 and estimate.latency > 0
     assert graph.stop() == 0

@@ -6,7 +6,7 @@ set -euo pipefail
 venv=${1:?usage: build_interfaces.sh VENV}
 venv=$(cd "$venv" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=$root/build/interfaces
+build=$root/build/interfaces/$(basename "$venv")  # one CMake build folder per venv
 mkdir -p "$build"
 "$venv/bin/python" "$root/tools/setup/fix_ros_wheel_cmake.py"
 cd "$build"

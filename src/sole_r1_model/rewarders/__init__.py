@@ -1,21 +1,30 @@
-"""Rewarder backends behind one factory: `make_rewarder("sole_r1" | "openai" | "oracle" | dict | YAML path)`.
+"""Rewarder backends behind one factory: `make_rewarder("sole_r1" | "openai" | "oracle" | "module:Class" | dict |
+YAML path)`.
 
 Backends are imported on demand, so asking for the oracle never imports torch or transformers.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Union
 
 from sole_r1_model.rewarder import Rewarder
-from sole_r1_model.rewarders.config import BACKEND_CONFIGS, resolve_spec
+from sole_r1_model.rewarders.config import BACKEND_CONFIGS, CLASS_SPEC, resolve_spec, rewarder_class
 
 __all__ = ["BACKEND_CONFIGS", "make_rewarder"]
 
 
 def make_rewarder(spec: Union[str, os.PathLike, dict]) -> Rewarder:
-    """Build a rewarder from a backend name, a `{"backend": ..., **options}` dict or a YAML file path/name."""
+    """Build a rewarder from a backend name, `module:Class`, a `{"backend": ..., **options}` dict or a YAML file."""
     backend, config = resolve_spec(spec)
+    if CLASS_SPEC.match(backend):
+        options = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
+        try:
+            return rewarder_class(backend)(**options)
+        except TypeError as exc:
+            raise ValueError(f"rewarder spec {backend!r}: cannot build it with options {sorted(options)} "
+                             f"({exc})") from exc
     if backend == "sole_r1":
         from sole_r1_model.rewarders.hf import HFRewarder
 

@@ -1,13 +1,18 @@
 """Typed, validated configurations of the rewarder backends, and loading them from dicts and YAML files.
 
 One dataclass per backend; each field's default is the one place that default is defined (the YAML files in
-config/rewarders/ only restate them for readers). Unknown keys are errors that name the key.
+config/rewarders/ only restate them for readers). Unknown keys are errors that name the key. A `module:Class`
+backend names any importable Rewarder subclass; its options become constructor keyword arguments.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
+import inspect
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -59,9 +64,20 @@ class HFRewarderConfig(SamplingConfig):
     seed: Optional[int] = None           # seeds torch once at load, for reproducible sampling
     use_official_image_processor: bool = True   # the settings the official server installs into the checkpoint
     image_processor_overrides: dict = dataclasses.field(default_factory=dict)
+    # Force the official answer format `<think>...</think><answer>N%</answer>` with a token-level constraint; the
+    # model still chooses the reasoning tokens (at most max_think_tokens, and fewer when max_new_tokens leaves no
+    # room for the answer) and the integer. Useful for weak or tiny models; never changes the answer of a good
+    # model that writes the format on its own within the think budget.
+    constrain_format: bool = False
+    max_think_tokens: int = 185  # the official Lift traces reach ~170 tokens: leave them room
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not isinstance(self.constrain_format, bool):
+            raise ValueError(f"constrain_format must be true or false, got {self.constrain_format!r}")
+        if isinstance(self.max_think_tokens, bool) or int(self.max_think_tokens) != self.max_think_tokens \
+                or self.max_think_tokens < 1:
+            raise ValueError(f"max_think_tokens must be an integer >= 1, got {self.max_think_tokens!r}")
         if not isinstance(self.model, str) or not self.model.strip():
             raise ValueError("model must be a hub id (e.g. Philip-MIT/SOLE-R1-8B), a checkpoint folder or 'tiny'")
         if self.dtype not in _DTYPES:
@@ -127,6 +143,49 @@ BACKEND_CONFIGS: dict[str, type] = {
     "oracle": OracleRewarderConfig,
 }
 RewarderConfig = Union[HFRewarderConfig, OpenAIRewarderConfig, OracleRewarderConfig]
+CLASS_SPEC = re.compile(r"^[\w.]+:\w+$")  # `package.module:Class`
+
+
+def rewarder_class(spec: str) -> type:
+    """Import the class named by a `module:Class` spec; ValueError naming the spec unless it is a Rewarder."""
+    from sole_r1_model.rewarder import Rewarder
+
+    module_name, _, class_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 -- any import failure means the same thing: the spec is unusable
+        raise ValueError(f"rewarder spec {spec!r}: cannot import module {module_name!r} "
+                         f"({type(exc).__name__}: {exc}); is it installed and on PYTHONPATH?") from exc
+    found = getattr(module, class_name, None)
+    if not (isinstance(found, type) and issubclass(found, Rewarder)) or inspect.isabstract(found):
+        what = (f"module {module_name!r} has no attribute {class_name!r}" if found is None
+                else f"{module_name}.{class_name} is {found!r}, not a concrete Rewarder subclass")
+        raise ValueError(f"rewarder spec {spec!r}: {what}; name a concrete subclass of "
+                         "sole_r1_model.rewarder.Rewarder")
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _options_type(spec: str, keys: tuple[str, ...]) -> type:
+    # Cached so that two resolutions of the same spec compare equal (dataclass equality checks the type).
+    name = spec.partition(":")[2] + "Options"
+    return dataclasses.make_dataclass(name, [(key, Any) for key in keys], frozen=True)
+
+
+def class_options(spec: str, options: dict[str, Any]):
+    """The constructor keyword arguments of a `module:Class` rewarder, as a dataclass with one field per option."""
+    rewarder = rewarder_class(spec)
+    for key in options:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ValueError(f"rewarder spec {spec!r}: option {key!r} is not a valid keyword argument name")
+    try:
+        inspect.signature(rewarder).bind(**options)
+    except TypeError as exc:  # unknown or missing constructor arguments: say so before building anything
+        raise ValueError(f"rewarder spec {spec!r}: options {sorted(options)} do not fit "
+                         f"{rewarder.__name__}{inspect.signature(rewarder)} ({exc})") from exc
+    except ValueError:
+        pass  # no introspectable signature (e.g. a C extension): the constructor call will check
+    return _options_type(spec, tuple(options))(**options)
 
 
 def config_from_dict(spec: dict[str, Any]) -> tuple[str, RewarderConfig]:
@@ -135,8 +194,11 @@ def config_from_dict(spec: dict[str, Any]) -> tuple[str, RewarderConfig]:
         raise ValueError(f"a rewarder spec must be a mapping, got {type(spec).__name__}")
     options = dict(spec)
     backend = options.pop("backend", None)
+    if isinstance(backend, str) and CLASS_SPEC.match(backend):
+        return backend, class_options(backend, options)
     if backend not in BACKEND_CONFIGS:
-        raise ValueError(f"rewarder spec needs 'backend' set to one of {sorted(BACKEND_CONFIGS)}, got {backend!r}")
+        raise ValueError(f"rewarder spec needs 'backend' set to one of {sorted(BACKEND_CONFIGS)} or to "
+                         f"'module:Class' (a Rewarder subclass), got {backend!r}")
     config_class = BACKEND_CONFIGS[backend]
     known = {f.name for f in dataclasses.fields(config_class)}
     for key in options:
@@ -161,7 +223,7 @@ def load_config_file(path: os.PathLike | str) -> tuple[str, RewarderConfig]:
 
 
 def resolve_spec(spec: Union[str, os.PathLike, dict]) -> tuple[str, RewarderConfig]:
-    """(backend, config) from a backend name, a `{"backend": ...}` dict, a YAML path or a config/rewarders name."""
+    """(backend, config) from a backend name, `module:Class`, a `{"backend": ...}` dict, a YAML path or a name."""
     if isinstance(spec, dict):
         return config_from_dict(spec)
     if not isinstance(spec, (str, os.PathLike)):
@@ -169,13 +231,15 @@ def resolve_spec(spec: Union[str, os.PathLike, dict]) -> tuple[str, RewarderConf
     text = os.fspath(spec)
     if text in BACKEND_CONFIGS:
         return text, BACKEND_CONFIGS[text]()
+    if CLASS_SPEC.match(text):
+        return text, class_options(text, {})
     if Path(text).expanduser().is_file():
         return load_config_file(text)
     named = _config_dir() / "rewarders" / f"{text}.yaml"
     if "/" not in text and named.is_file():
         return load_config_file(named)
-    raise ValueError(f"rewarder spec {text!r} is neither a backend ({', '.join(sorted(BACKEND_CONFIGS))}), an "
-                     f"existing YAML file, nor a name under {named.parent}")
+    raise ValueError(f"rewarder spec {text!r} is neither a backend ({', '.join(sorted(BACKEND_CONFIGS))}), "
+                     f"'module:Class', an existing YAML file, nor a name under {named.parent}")
 
 
 def _config_dir() -> Path:

@@ -3,7 +3,8 @@
 Same inputs as the official reward server: the composite image, the official system prompt and question, the
 checkpoint's chat template, the official image processor settings, and sampling with temperature 1.0,
 top_p 0.9, top_k 50, at most 200 new tokens (philipmit/sole-r1-model `reward_server/.../vlm_batch_decode.py`,
-`config/default.yaml`). Queries of one `score` call are decoded together in left-padded batches.
+`config/default.yaml`). Queries of one `score` call are decoded together in left-padded batches. With
+`constrain_format`, a token-level constraint (answer_format.py) makes weak models keep the answer format.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, Optional
 
 from sole_r1_model.prompt import build_chat, build_user_text
 from sole_r1_model.rewarder import ProgressQuery, ProgressResult
+from sole_r1_model.rewarders.answer_format import AnswerFormat
 from sole_r1_model.rewarders.config import TINY_MODEL, HFRewarderConfig
 from sole_r1_model.rewarders.prompted import PromptedRewarder, carried_forward, variant_for
 from sole_r1_model.rewarders.qwen_processor import load_processor
@@ -79,6 +81,7 @@ class HFRewarder(PromptedRewarder):
             str(self.checkpoint), dtype=_torch_dtype(config.dtype, self.device),
             attn_implementation=config.attn_implementation).to(self.device).eval()
         self._reset_generation_defaults()
+        self.answer_format = self._answer_format() if config.constrain_format else None
         log.info("sole_r1 rewarder: %s on %s (%s, %s)", self.checkpoint, self.device, self.model.dtype,
                  config.attn_implementation)
 
@@ -98,6 +101,13 @@ class HFRewarder(PromptedRewarder):
             pad = loaded.pad_token_id if loaded.pad_token_id is not None else (
                 eos[0] if isinstance(eos, (list, tuple)) else eos)
         self.model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=pad)
+
+    def _answer_format(self) -> AnswerFormat:
+        """The format constraint for this tokenizer, ending answers with the checkpoint's first stop token."""
+        eos = self.model.generation_config.eos_token_id
+        eos = eos[0] if isinstance(eos, (list, tuple)) else eos
+        return AnswerFormat(self.tokenizer, eos, self.config.max_think_tokens, self.config.max_new_tokens,
+                            device=self.device)
 
     def prompt_text(self, query: ProgressQuery, variant: Optional[str] = None) -> str:
         """The exact prompt string the model sees (chat template applied, image placeholder unexpanded)."""
@@ -133,8 +143,12 @@ class HFRewarder(PromptedRewarder):
         try:
             inputs = self.processor(text=[c[2] for c in chunk], images=[c[1] for c in chunk], padding=True,
                                     padding_side="left", return_tensors="pt").to(self.device)
+            kwargs = self.generation_kwargs(temperature)
+            if self.answer_format is not None:  # an explicit generate_overrides callback takes precedence
+                kwargs.setdefault("prefix_allowed_tokens_fn",
+                                  self.answer_format.prefix_allowed_tokens_fn(inputs["input_ids"].shape[1]))
             with torch.inference_mode():
-                output = self.model.generate(**inputs, **self.generation_kwargs(temperature))
+                output = self.model.generate(**inputs, **kwargs)
             completions = self.tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1]:],
                                                       skip_special_tokens=True)
         except Exception as exc:  # noqa: BLE001 -- e.g. CUDA OOM: answer invalid, keep the control loop alive
