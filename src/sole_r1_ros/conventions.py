@@ -27,6 +27,7 @@ WRIST_IMAGE = "/cameras/wrist/image_raw"
 WRIST_INFO = "/cameras/wrist/camera_info"
 JOINT_STATES = "/robot/joint_states"
 EE_POSE = "/robot/ee_pose"
+ACTION_SCALE = "/robot/action_scale"     # std_msgs/Float64MultiArray, latched: [m, rad] per unit action (bridge)
 GRIPPER_STATE = "/robot/gripper"          # sensor_msgs/JointState, one joint "opening": 0 closed .. 1 fully open
 TARGET_POSE = "/robot/target_pose"
 ROBOT_COMMAND = "/robot/command"          # gated EEDeltaCommand: only the safety gate publishes here

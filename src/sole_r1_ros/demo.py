@@ -1,28 +1,93 @@
-"""`sole-r1 demo` / `make demo`: the project's main job on its embedded defaults."""
+"""`sole-r1 demo` / `make demo`: the product's main job on its embedded defaults -- the full ROS graph learning a
+Meta-World task from pixels, with a rewarder's progress as the only reward, for a bounded time.
+
+Until the project ships its own trained reward model, the embedded default rewarder is `oracle` (the simulator's
+privileged progress), announced with a banner: it shows the loop and its plumbing, not perception.
+"""
 from __future__ import annotations
 
 import argparse
+import csv
+import datetime
+import os
 import sys
+from pathlib import Path
+
+import yaml
 
 from sole_r1_ros.runner.graph import resolve_graph
 from sole_r1_ros.runner.launcher import GraphRunner
 
+BANNER = """
+==================================================================================================
+  sole-r1 demo: rewarder = ORACLE -- the simulator's PRIVILEGED progress, not a perception model.
+  It demonstrates the closed loop (sim_bridge -> reward_node -> learner -> safety_gate -> sim_bridge),
+  not SOLE-R1's perception. Run with --rewarder sole_r1 on a GPU box for the real reward model.
+==================================================================================================
+"""
+
 
 def run(args: argparse.Namespace) -> int:
-    """Replay the embedded Lift episode through the ROS graph for a bounded time and report what arrived."""
-    print("sole-r1 demo: replaying the embedded RoboSuite Lift episode (config/samples/) as both camera topics;\n"
-          f"the stream monitor reports rates, sizes and latency; stops after {args.seconds:g} s.", flush=True)
-    graph = resolve_graph("video_replay", {"seconds": args.seconds, "rate": args.rate})
-    return GraphRunner(graph).run()
+    """Run the closed loop for `args.steps` control steps, then summarise the run directory."""
+    # The demo talks to no other machine: keep DDS discovery on this host (export the variable to override).
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    run_dir = Path(args.out or f"runs/{datetime.datetime.now():%Y%m%d-%H%M%S}").resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if args.rewarder == "oracle":
+        print(BANNER, flush=True)
+    arguments = {"task": args.task, "rewarder": args.rewarder, "mode": args.mode, "image_size": args.image_size,
+                 "episode_steps": args.episode_steps, "total_steps": args.steps, "run_dir": str(run_dir),
+                 "agent_overrides": args.agent_overrides}
+    graph = resolve_graph("sim_metaworld", arguments)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(
+        {"graph": str(graph.path), "arguments": graph.arguments,
+         "nodes": [{"name": n.name, "executable": n.executable, "parameters": n.parameters} for n in graph.nodes]},
+        sort_keys=False))
+    print(f"sole-r1 demo: Meta-World {args.task}, {args.steps} control steps ({args.mode}); writing {run_dir}",
+          flush=True)
+    code = GraphRunner(graph).run()
+    summarise(run_dir)
+    return code
+
+
+def summarise(run_dir: Path) -> None:
+    """Print what the run produced and where to look."""
+    episodes_csv = run_dir / "episodes.csv"
+    if not episodes_csv.is_file():
+        print(f"no episode finished; logs above. Run directory: {run_dir}")
+        return
+    with episodes_csv.open() as handle:
+        episodes = list(csv.DictReader(handle))
+    last = episodes[-10:]
+    true = [int(e["true_success"]) for e in last if e["true_success"] != ""]
+    final = [float(e["final_progress"]) for e in last if e["final_progress"] not in ("", "nan")]
+    print(f"\n{len(episodes)} episodes, {episodes[-1]['total_steps']} steps. Last {len(last)} episodes: "
+          f"mean final perceived progress {sum(final) / max(len(final), 1):.0f}%, "
+          f"true success {sum(true)}/{len(true)} (privileged, for evaluation only).")
+    for name in ("learning_curve.png", "perceived_vs_true.png", "episodes.csv", "config.yaml", "agent.yaml"):
+        if (run_dir / name).exists():
+            print(f"  {run_dir / name}")
+    for video in sorted((run_dir / "videos").glob("*.mp4"))[:3]:
+        print(f"  {video}")
+    print(f"  TensorBoard: .venv/bin/tensorboard --logdir {run_dir / 'tensorboard'}")
 
 
 def register(subparsers) -> None:
     """Add the `demo` subcommand."""
-    parser = subparsers.add_parser("demo", help="run the demo graph on the embedded defaults")
-    parser.add_argument("--seconds", type=float, default=10.0, help="how long to run (default 10)")
-    parser.add_argument("--rate", type=float, default=10.0, help="camera rate, Hz (default 10)")
+    parser = subparsers.add_parser("demo", help="closed-loop learning demo on Meta-World (bounded time)")
+    parser.add_argument("--task", default="reach-v3", help="Meta-World task (default reach-v3)")
+    parser.add_argument("--rewarder", default="oracle", help="rewarder spec (default oracle: PRIVILEGED)")
+    parser.add_argument("--steps", type=int, default=2400, help="control steps in total (default 2400, ~5 min)")
+    parser.add_argument("--episode-steps", type=int, default=100, help="time limit per episode (default 100)")
+    parser.add_argument("--mode", default="realtime", choices=("realtime", "lockstep"))
+    parser.add_argument("--image-size", type=int, default=64, help="camera size (default 64: CPU-friendly)")
+    parser.add_argument("--agent-overrides", default="image_size=64 batch_size=64 num_seed_steps=300 "
+                                                     "num_expl_steps=300",
+                        help="learner AgentConfig overrides (CPU-friendly defaults)")
+    parser.add_argument("--out", help="run directory (default runs/<date-time>)")
     parser.set_defaults(func=run)
 
 
 if __name__ == "__main__":
-    sys.exit(run(argparse.Namespace(seconds=10.0, rate=10.0)))
+    sys.exit(run(argparse.Namespace(task="reach-v3", rewarder="oracle", steps=2400, episode_steps=100,
+                                   mode="realtime", image_size=64, agent_overrides="", out=None)))

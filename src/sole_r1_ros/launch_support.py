@@ -6,6 +6,8 @@ install, absent from the pip-wheel ROS used for development here).
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Optional
 
 from sole_r1_ros.paths import config_dir
@@ -54,9 +56,12 @@ def _instantiate(context, graph: str, selector: Optional[str]):
     resolved = resolve_graph(path, values)
     actions = [SetEnvironmentVariable(key, value) for key, value in resolved.environment.items()]
     for spec in resolved.nodes:
+        # A node that needs another virtual environment (LIBERO) runs its lib/sole_r1 script with that Python.
+        prefix = str(Path(os.environ.get("SOLE_R1_VENV_ROOT", ".")) / spec.venv / "bin" / "python") if spec.venv else None
         actions.append(Node(
             package="sole_r1", executable=spec.executable, name=spec.name, namespace=spec.namespace or None,
             parameters=[spec.parameters], remappings=list(spec.remappings.items()), output="screen",
             on_exit=Shutdown(reason=f"{spec.name} exited") if spec.required or spec.shutdown_on_exit else None,
+            **({"prefix": prefix} if prefix else {}),
         ))
     return actions

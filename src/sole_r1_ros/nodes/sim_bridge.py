@@ -21,6 +21,7 @@ from builtin_interfaces.msg import Time as TimeMsg
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64MultiArray
 
 from sole_r1.msg import EEDeltaCommand, EpisodeInfo, ProgressEstimate
 from sole_r1.srv import ResetEpisode
@@ -70,6 +71,7 @@ class SimBridge(Node):
         self._gripper_state = self.create_publisher(JointState, conv.GRIPPER_STATE, conv.RELIABLE_QOS)
         self._pose = self.create_publisher(PoseStamped, conv.EE_POSE, conv.RELIABLE_QOS)
         self._episode = self.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.RELIABLE_QOS)
+        self._action_scale = self.create_publisher(Float64MultiArray, conv.ACTION_SCALE, conv.LATCHED_QOS)
         self.create_subscription(EEDeltaCommand, conv.ROBOT_COMMAND, self._on_command, conv.RELIABLE_QOS)
         self.create_subscription(ProgressEstimate, conv.PROGRESS, self._on_progress, conv.RELIABLE_QOS)
         self.create_service(ResetEpisode, conv.RESET_EPISODE_SERVICE, self._on_reset)
@@ -106,6 +108,9 @@ class SimBridge(Node):
         except (KeyError, ValueError, FileNotFoundError, ImportError) as exc:
             raise ParameterError(f"parameter 'suite'/'task' ({self.config.suite}/{task}): {exc}") from exc
         self.task_name = task
+        scale = self.env.action_scale  # the learner scales its normalised actions with these (latched)
+        rotation = scale.rotation if any(scale.rotation_axes) else 0.0
+        self._action_scale.publish(Float64MultiArray(data=[float(scale.translation), float(rotation)]))
 
     def _start_episode(self, seed: Optional[int], instruction: str) -> None:
         if seed is None or seed < 0:

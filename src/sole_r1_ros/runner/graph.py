@@ -11,9 +11,14 @@ A graph YAML (config/graphs/*.yaml) names its arguments, the environment it need
         executable: video_source      # module sole_r1_ros.nodes.<executable> / lib/sole_r1/<executable>
         required: true                # the graph stops (exit 1) when a required node fails (default true)
         shutdown_on_exit: false       # the graph stops when this node exits, whatever its code (e.g. a timer)
+        venv: .venv-libero            # optional: run with another virtual environment's Python (repo-relative)
         if: $(arg use_cameras)        # optional: node only when the expression is true
         parameters: {rate: $(arg rate), shoulder_path: $(config ../tests/data/x.mp4)}
         remappings: {/cameras/wrist/image_raw: /other}
+
+`extends: base.yaml` (a file beside this one) starts from another graph: this file's arguments are added or
+override the base's (by name), `environment` is merged, and each of its nodes is merged by name into the base's
+node of that name (its `parameters` dict merged key by key) or appended when the base has none of that name.
 
 Substitutions (same spelling as ROS launch): `$(arg NAME)`, `$(env NAME DEFAULT)`, `$(config RELPATH)` (absolute
 path of a file under config/). A value that is exactly one substitution keeps the argument's YAML type.
@@ -31,8 +36,9 @@ import yaml
 from sole_r1_ros.paths import config_dir, resolve_config_path
 
 _SUBST = re.compile(r"\$\((arg|env|config)\s+([^)\s]+)(?:\s+([^)]*))?\)")
-_NODE_KEYS = {"name", "executable", "required", "if", "parameters", "remappings", "namespace", "shutdown_on_exit"}
-_GRAPH_KEYS = {"description", "arguments", "environment", "nodes"}
+_NODE_KEYS = {"name", "executable", "required", "if", "parameters", "remappings", "namespace", "shutdown_on_exit",
+              "venv"}
+_GRAPH_KEYS = {"description", "arguments", "environment", "nodes", "extends"}
 
 
 class GraphError(ValueError):
@@ -64,6 +70,7 @@ class NodeSpec:
     namespace: str = ""
     required: bool = True
     shutdown_on_exit: bool = False
+    venv: str = ""           # repo-relative virtual environment whose Python runs the node ("" = the runner's)
 
     @property
     def module(self) -> str:
@@ -142,6 +149,7 @@ def resolve_graph(name: str | Path, overrides: Optional[Mapping[str, Any]] = Non
             namespace=str(entry.get("namespace", "")),
             required=bool(entry.get("required", True)),
             shutdown_on_exit=bool(entry.get("shutdown_on_exit", False)),
+            venv=str(entry.get("venv", "")),
         ))
     names = [n.name for n in nodes]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -167,7 +175,7 @@ def params_file_content(node: NodeSpec) -> dict:
     return {fq_name: {"ros__parameters": node.parameters}}
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path, _seen: tuple = ()) -> dict:
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -177,7 +185,30 @@ def _read(path: Path) -> dict:
     extra = set(raw) - _GRAPH_KEYS
     if extra:
         raise GraphError(f"{path.name}: unknown top-level key(s) {sorted(extra)}; allowed: {sorted(_GRAPH_KEYS)}")
-    return raw
+    if "extends" not in raw:
+        return raw
+    base_path = (path.parent / str(raw["extends"])).resolve()
+    if base_path in _seen or not base_path.is_file():
+        raise GraphError(f"{path.name}: extends {raw['extends']!r}, which is missing or circular")
+    return _merge(_read(base_path, _seen + (path.resolve(),)), raw)
+
+
+def _merge(base: dict, child: dict) -> dict:
+    """A graph file `child` applied on top of `base` (see the module docstring)."""
+    merged = {"description": child.get("description", base.get("description", "")),
+              "arguments": {**(base.get("arguments") or {}), **(child.get("arguments") or {})},
+              "environment": {**(base.get("environment") or {}), **(child.get("environment") or {})},
+              "nodes": [dict(n) for n in base.get("nodes") or []]}
+    by_name = {n.get("name", n.get("executable")): n for n in merged["nodes"]}
+    for node in child.get("nodes") or []:
+        name = node.get("name", node.get("executable"))
+        if name in by_name:
+            target = by_name[name]
+            for key, value in node.items():
+                target[key] = {**(target.get(key) or {}), **value} if key == "parameters" else value
+        else:
+            merged["nodes"].append(dict(node))
+    return merged
 
 
 def _arguments(raw: dict, path: Path) -> dict[str, Argument]:

@@ -20,6 +20,7 @@ from typing import Optional, TextIO
 
 import yaml
 
+from sole_r1_ros.paths import share_dir
 from sole_r1_ros.runner.graph import Graph, NodeSpec, params_file_content
 
 _PR_SET_PDEATHSIG = 1
@@ -39,7 +40,15 @@ class NodeProcess:
 
     def __init__(self, spec: NodeSpec, params_file: Path, env: dict, out: TextIO, colour: str):
         self.spec = spec
-        cmd = [sys.executable, "-u", "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
+        python = sys.executable
+        if spec.venv:
+            python = str(share_dir() / spec.venv / "bin" / "python")
+            if not Path(python).is_file():
+                raise FileNotFoundError(f"node '{spec.name}' needs {spec.venv} ({python} is missing): "
+                                        f"create it first (e.g. make setup-libero)")
+            # That venv's own ROS wheels bootstrap must run: drop the marker and library path of ours.
+            env = {k: v for k, v in env.items() if k not in ("_ROS_WHEELS_BOOTSTRAP_COMPLETE", "LD_LIBRARY_PATH")}
+        cmd = [python, "-u", "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
                "--params-file", str(params_file)]
         if spec.namespace:
             cmd += ["-r", f"__ns:=/{spec.namespace.strip('/')}"]
