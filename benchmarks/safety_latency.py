@@ -152,7 +152,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--estop-trials", type=int, default=50)
     parser.add_argument("--watchdog-trials", type=int, default=20)
-    parser.add_argument("--camera-timeout", type=float, default=0.5, help="safety gate camera_timeout_s")
+    parser.add_argument("--camera-timeout", type=float, default=0.15, help="safety gate camera_timeout_s")
     parser.add_argument("--listen", metavar="OUT_JSON", help=argparse.SUPPRESS)   # child role
     args = parser.parse_args()
     if args.listen:

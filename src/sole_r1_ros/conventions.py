@@ -13,6 +13,7 @@ import typing
 from typing import Any, Callable, Optional, Sequence
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
@@ -187,6 +188,16 @@ def _descriptor(meta: dict, kind: type, name: str) -> ParameterDescriptor:
     if meta.get("choices"):
         descriptor.additional_constraints = f"one of {list(meta['choices'])}"
     return descriptor
+
+
+# ------------------------------------------------------------------------------------------------ diagnostics
+def diagnostics(node: Node, component: str, level: bytes, message: str, values: dict) -> DiagnosticArray:
+    """A one-status /diagnostics message named 'sole_r1: <component>' with `values` as key/value strings."""
+    status = DiagnosticStatus(level=level, name=f"sole_r1: {component}", message=message, hardware_id=component,
+                              values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()])
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = node.get_clock().now().to_msg()
+    return array
 
 
 # ------------------------------------------------------------------------------------------------------ main

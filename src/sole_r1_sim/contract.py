@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import logging
 from typing import Any, Optional
 
 import numpy as np
 
 ACTION_DIM = 7
+LOG = logging.getLogger("sole_r1.sim")
 
 
 @dataclasses.dataclass
@@ -65,6 +67,16 @@ def validate_action(action: Any) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"action contains NaN or inf: {array}")
     return np.clip(array, -1.0, 1.0)
+
+
+def step_status(task_name: str, steps: int, max_steps: int, qpos: np.ndarray) -> tuple[bool, dict]:
+    """(truncated, info) after a step: time limit, or an unstable simulation (NaN joints) truncates the episode."""
+    info = {"step": steps}
+    unstable = not np.all(np.isfinite(qpos))
+    if unstable:
+        LOG.warning("%s: simulation became unstable at step %d; truncating the episode", task_name, steps)
+        info["sim_unstable"] = True
+    return unstable or steps >= max_steps, info
 
 
 class ManipulationEnv(abc.ABC):

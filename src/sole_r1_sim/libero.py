@@ -33,7 +33,8 @@ import numpy as np
 import yaml
 from scipy.spatial.transform import Rotation
 
-from sole_r1_sim.contract import ActionScale, ManipulationEnv, Observation, Proprio, validate_action
+from sole_r1_sim.contract import (ActionScale, ManipulationEnv, Observation, Proprio, step_status,
+                                  validate_action)
 
 LOG = logging.getLogger(__name__)
 SUITE = "libero"
@@ -172,13 +173,7 @@ class LiberoEnv(ManipulationEnv):
         raw = np.concatenate([translation / 0.05, rotation / 0.5, [-gripper]])
         self._raw_obs, _, _, _ = self._env.step(raw)
         self._steps += 1
-        info = {"step": self._steps}
-        unstable = not np.all(np.isfinite(self._env.sim.data.qpos))
-        if unstable:
-            LOG.warning("%s: simulation became unstable at step %d; truncating the episode",
-                        self.task_name, self._steps)
-            info["sim_unstable"] = True
-        truncated = unstable or self._steps >= self.max_episode_steps
+        truncated, info = step_status(self.task_name, self._steps, self.max_episode_steps, self._env.sim.data.qpos)
         return self._observation(), 0.0, False, truncated, info
 
     def true_success(self) -> bool:

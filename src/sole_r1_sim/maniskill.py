@@ -26,7 +26,8 @@ import numpy as np
 import yaml
 from scipy.spatial.transform import Rotation
 
-from sole_r1_sim.contract import ActionScale, ManipulationEnv, Observation, Proprio, validate_action
+from sole_r1_sim.contract import (ActionScale, ManipulationEnv, Observation, Proprio, step_status,
+                                  validate_action)
 
 LOG = logging.getLogger(__name__)
 SUITE = "maniskill"
@@ -194,13 +195,7 @@ class ManiSkillEnv(ManipulationEnv):
         raw[self._action_mapping["gripper"][0]] = gripper   # same sign convention: -1 closes, +1 opens
         self._obs, _, _, _, self._info = self._env.step(raw)
         self._steps += 1
-        info = {"step": self._steps}
-        unstable = not np.all(np.isfinite(_np(self._env.agent.robot.get_qpos())))
-        if unstable:
-            LOG.warning("%s: simulation became unstable at step %d; truncating the episode",
-                        self.task_name, self._steps)
-            info["sim_unstable"] = True
-        truncated = unstable or self._steps >= self.max_episode_steps
+        truncated, info = step_status(self.task_name, self._steps, self.max_episode_steps, _np(self._env.agent.robot.get_qpos()))
         return self._observation(), 0.0, False, truncated, info
 
     def true_success(self) -> bool:

@@ -15,7 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from sole_r1_sim.contract import ActionScale, ManipulationEnv, Observation, Proprio, validate_action
+from sole_r1_sim.contract import (ActionScale, ManipulationEnv, Observation, Proprio, step_status,
+                                  validate_action)
 from sole_r1_sim.progress import MetaWorldProgress
 from sole_r1_sim.registry import TaskSpec
 from sole_r1_sim.render import CameraRig, RenderSettings
@@ -101,13 +102,7 @@ class MetaWorldEnv(ManipulationEnv):
         raw_action = np.concatenate([translation / self.raw.action_scale, [-gripper]]).astype(np.float32)
         self._state, _, _, _, self._info = self.raw.step(raw_action)
         self._steps += 1
-        info = {"step": self._steps}
-        unstable = not np.all(np.isfinite(self.raw.data.qpos))
-        if unstable:
-            LOG.warning("%s: simulation became unstable at step %d; truncating the episode",
-                        self.task_name, self._steps)
-            info["sim_unstable"] = True
-        truncated = unstable or self._steps >= self.max_episode_steps
+        truncated, info = step_status(self.task_name, self._steps, self.max_episode_steps, self.raw.data.qpos)
         return self.observe(), 0.0, False, truncated, info
 
     def true_success(self) -> bool:

@@ -18,7 +18,8 @@ from typing import Optional
 import numpy as np
 
 from sole_r1_sim import progress as progress_formulas
-from sole_r1_sim.contract import ActionScale, ManipulationEnv, Observation, Proprio, validate_action
+from sole_r1_sim.contract import (ActionScale, ManipulationEnv, Observation, Proprio, step_status,
+                                  validate_action)
 from sole_r1_sim.registry import TaskSpec
 from sole_r1_sim.render import CameraRig, RenderSettings
 
@@ -136,13 +137,7 @@ class RoboSuiteEnv(ManipulationEnv):
         raw_action = np.concatenate([np.concatenate([translation, rotation]) / self._controller_max, [-gripper]])
         self._obs, _, _, _ = self.raw.step(raw_action)
         self._steps += 1
-        info = {"step": self._steps}
-        unstable = not np.all(np.isfinite(self.raw.sim.data.qpos))
-        if unstable:
-            LOG.warning("%s: simulation became unstable at step %d; truncating the episode",
-                        self.task_name, self._steps)
-            info["sim_unstable"] = True
-        truncated = unstable or self._steps >= self.max_episode_steps
+        truncated, info = step_status(self.task_name, self._steps, self.max_episode_steps, self.raw.sim.data.qpos)
         return self.observe(), 0.0, False, truncated, info
 
     def true_success(self) -> bool:

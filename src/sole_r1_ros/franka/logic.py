@@ -28,6 +28,15 @@ FRANKA_HAND_MAX_FORCE_N = 70.0      # continuous grasp force of the Franka Hand
 
 
 # ---- quaternions (x, y, z, w), written out so tests can check them against scipy ---------------------------
+def parse_pose(position, quaternion) -> tuple[np.ndarray, np.ndarray]:
+    """(position (3,), unit quaternion xyzw) from raw values; ValueError when either is malformed or not finite."""
+    q = quat_normalize(quaternion)
+    p = np.asarray(position, dtype=np.float64).reshape(3)
+    if not np.all(np.isfinite(p)):
+        raise ValueError("non-finite position")
+    return p, q
+
+
 def quat_normalize(q) -> np.ndarray:
     """Unit quaternion; ValueError for a non-finite or near-zero one (a broken pose message)."""
     q = np.asarray(q, dtype=np.float64).reshape(-1)
@@ -275,10 +284,7 @@ class FrankaBridgeLogic:
             self.counters[f"robot_{self.mode.name.lower()}"] += 1
             estop_reason = f"robot reported {self.mode.name}"
         try:
-            q = quat_normalize(quaternion)
-            p = np.asarray(position, dtype=np.float64).reshape(3)
-            if not np.all(np.isfinite(p)):
-                raise ValueError("non-finite position")
+            p, q = parse_pose(position, quaternion)
         except ValueError:
             self.counters["bad_pose"] += 1
             return estop_reason

@@ -21,7 +21,7 @@ import math
 from typing import Optional
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -381,14 +381,12 @@ class FrankaBridge(Node):
         stopped = self.logic.mode in STOP_MODES
         level = DiagnosticStatus.ERROR if stopped else (
             DiagnosticStatus.OK if status["has_pose"] else DiagnosticStatus.WARN)
-        values = [KeyValue(key="robot_ip", value=self.params.robot_ip)]
-        values += [KeyValue(key=k, value=str(status[k])) for k in ("robot_mode", "has_pose", "holding",
-                                                                   "gripper_closed", "gripper_toggles_suppressed")]
-        values += [KeyValue(key=f"count_{k}", value=str(v)) for k, v in sorted(status["counters"].items())]
+        values = {"robot_ip": self.params.robot_ip}
+        values.update({k: status[k] for k in ("robot_mode", "has_pose", "holding", "gripper_closed",
+                                              "gripper_toggles_suppressed")})
+        values.update({f"count_{k}": v for k, v in sorted(status["counters"].items())})
         message = f"robot {status['robot_mode']}" + ("" if status["has_pose"] else ", no robot state yet")
-        array = DiagnosticArray(status=[DiagnosticStatus(level=level, name="sole_r1: franka_bridge", message=message,
-                                                         hardware_id="franka_bridge", values=values)])
-        array.header.stamp = self.get_clock().now().to_msg()
+        array = conv.diagnostics(self, "franka_bridge", level, message, values)
         self._pub_diagnostics.publish(array)
 
 

@@ -18,7 +18,7 @@ import time
 from typing import Optional
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.time import Time
@@ -264,17 +264,24 @@ class LearnerNode(Node):
                   "actor_period_p99_ms": f"{np.percentile(periods, 99) * 1e3:.1f}",
                   "update_ms_mean": f"{np.mean(updates) * 1e3:.1f}" if updates else "n/a",
                   "estopped": self.estopped, **{f"count_{k}": v for k, v in self.counts.items()}}
-        status = DiagnosticStatus(level=DiagnosticStatus.OK, name="sole_r1: learner_node", hardware_id="learner",
-                                  message=f"{counters.env_steps} steps, {counters.updates} updates",
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
+        array = conv.diagnostics(self, "learner_node", DiagnosticStatus.OK,
+                                 f"{counters.env_steps} steps, {counters.updates} updates", values)
         self._diagnostics.publish(array)
 
     def close(self) -> None:
-        """Stop learning and checkpoint (the replay of completed episodes is already on disk)."""
+        """Stop learning, checkpoint (the replay of completed episodes is already on disk), write actor timing."""
         self.learner.stop()
         self.learner.save()
+        if self.periods:
+            import json
+
+            periods = np.asarray(self.periods) * 1e3
+            timing = {"mode": self.config.mode, "set_period_ms": 1e3 / self.config.control_rate,
+                      "actor_period_p50_ms": float(np.percentile(periods, 50)),
+                      "actor_period_p99_ms": float(np.percentile(periods, 99)), "samples": int(periods.size),
+                      "env_steps": self.learner.counters.env_steps, "updates": self.learner.counters.updates}
+            with open(f"{self.config.run_dir}/actor_timing.json", "w") as handle:
+                json.dump(timing, handle, indent=1)
 
 
 def main(args: Optional[list[str]] = None) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -30,7 +30,8 @@ from sole_r1_ros.safety.gate import GateDecision, SafetyConfig, SafetyGate
 class GateNodeConfig:
     """Node-level parameters of safety_gate (the safety limits themselves are SafetyConfig's fields)."""
 
-    hold_rate_hz: float = param(20.0, "rate of hold commands while the gate holds", low=1.0, high=1000.0)
+    hold_rate_hz: float = param(50.0, "watchdog check rate; holds are sent at this rate while holding (Hz)",
+                                low=1.0, high=1000.0)
     diagnostics_period_s: float = param(1.0, "seconds between /diagnostics messages", low=0.05, high=60.0)
     base_frame: str = param("base", "frame of commands and of the workspace marker")
 
@@ -136,15 +137,11 @@ class SafetyGateNode(Node):
         level = DiagnosticStatus.OK if status["ok"] else (
             DiagnosticStatus.ERROR if status["estopped"] else DiagnosticStatus.WARN)
         message = "ok" if status["ok"] else "holding: " + ", ".join(status["hold_reasons"])
-        values = [KeyValue(key="estopped", value=str(status["estopped"])),
-                  KeyValue(key="estop_reason", value=status["estop_reason"]),
-                  KeyValue(key="robot_mode", value=status["robot_mode"])]
-        values += [KeyValue(key=f"age_{k}_s", value="never" if v is None else f"{v:.3f}")
-                   for k, v in status["input_ages_s"].items()]
-        values += [KeyValue(key=f"count_{k}", value=str(v)) for k, v in sorted(status["counters"].items())]
-        array = DiagnosticArray(status=[DiagnosticStatus(level=level, name="sole_r1: safety_gate", message=message,
-                                                         hardware_id="safety_gate", values=values)])
-        array.header.stamp = self.get_clock().now().to_msg()
+        values = {"estopped": status["estopped"], "estop_reason": status["estop_reason"],
+                  "robot_mode": status["robot_mode"]}
+        values.update({f"age_{k}_s": "never" if v is None else f"{v:.3f}" for k, v in status["input_ages_s"].items()})
+        values.update({f"count_{k}": v for k, v in sorted(status["counters"].items())})
+        array = conv.diagnostics(self, "safety_gate", level, message, values)
         self._diagnostics.publish(array)
 
 

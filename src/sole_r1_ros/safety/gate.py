@@ -44,7 +44,7 @@ class GateDecision:
 class SafetyConfig:
     """Safety gate parameters (ROS parameters of safety_gate mirror these names)."""
 
-    camera_timeout_s: float = 0.5          # hold when any camera's newest frame is older (math.inf: off)
+    camera_timeout_s: float = 0.15         # hold when any camera's newest frame is older (30 Hz: 4 missed frames)
     proprio_timeout_s: float = 0.25        # hold when the newest EE pose is older
     reward_timeout_s: float = 5.0          # hold when the newest reward estimate is older (~1 Hz expected)
     command_timeout_s: float = 0.5         # hold when the learner has sent nothing for this long

@@ -20,7 +20,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")   # headless rendering; must be set be
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sole_r1_ros.franka.logic import FRANKA_HAND_MAX_FORCE_N, FRANKA_HAND_MAX_WIDTH_M, quat_normalize  # noqa: E402
+from sole_r1_ros.franka.logic import (FRANKA_HAND_MAX_FORCE_N, FRANKA_HAND_MAX_WIDTH_M,  # noqa: E402
+                                      parse_pose, quat_normalize)
 from sole_r1_ros.franka.robot_mode import RobotMode  # noqa: E402
 from sole_r1_ros.twin.controller import CartesianImpedanceController, ImpedanceConfig  # noqa: E402
 from sole_r1_ros.twin.scene import (ARM_JOINTS, FINGER_JOINTS, HIDDEN_GROUP, SceneConfig,  # noqa: E402
@@ -146,10 +147,7 @@ class FrankaTwin:
             self.counters["target_ignored_stopped"] += 1
             return False
         try:
-            q = quat_normalize(quaternion)
-            p = np.asarray(position, dtype=np.float64).reshape(3)
-            if not np.all(np.isfinite(p)):
-                raise ValueError("non-finite position")
+            p, q = parse_pose(position, quaternion)
         except ValueError:
             self.counters["target_ignored_invalid"] += 1
             return False
