@@ -51,6 +51,7 @@ class Feeder:
         self.diag = ros.collect(DiagnosticArray, conv.DIAGNOSTICS)
         self.image = numpy_to_image(np.zeros((8, 8, 3), np.uint8))
         self.paused = set()
+        self.ee = [0.5, 0.0, 0.2]   # the measured EE position the feeder reports
 
     def feed(self, seconds, command=(0.01, 0.0, 0.0), gripper=1.0):
         """Publish inputs at ~20 Hz and a learner command at 10 Hz for `seconds`."""
@@ -61,7 +62,7 @@ class Feeder:
                 for cam in self.cams:
                     cam.publish(self.image)
             if "pose" not in self.paused:
-                self.pose.publish(pose_from_arrays([0.5, 0.0, 0.2], [1, 0, 0, 0]))
+                self.pose.publish(pose_from_arrays(self.ee, [1, 0, 0, 0]))
             if "reward" not in self.paused:
                 self.progress.publish(ProgressEstimate(progress=10.0, valid=True))
             if command is not None and "command" not in self.paused and i % 2 == 0:
@@ -121,14 +122,12 @@ def test_nan_and_out_of_box_commands_are_rejected_and_counted(ros, gate_process)
     feeder.feed(0.6, command=(0.0, 0.0, -0.5))  # EE at z=0.2: a 0.5 m dive; limits clip it to 3 cm downwards
     out = [m for m in feeder.recent(t1) if not m.hold]
     assert out and all(abs(m.translation.z + 0.03) < 1e-9 for m in out)
-    feeder.pose.publish(pose_from_arrays([0.5, 0.0, 0.06], [1, 0, 0, 0]))  # 1 cm above the box floor
-    feeder.paused = {"pose"}
+    feeder.ee = [0.5, 0.0, 0.06]  # 1 cm above the box floor
+    feeder.feed(0.5, command=(0.0, 0.0, -0.02))  # let the gate see the new pose (pose and commands race)
     t2 = time.monotonic()
-    feeder.feed(0.3, command=(0.0, 0.0, -0.02))
+    feeder.feed(0.5, command=(0.0, 0.0, -0.02))
     out = [m for m in feeder.recent(t2) if not m.hold]
     assert out and all(abs(m.translation.z + 0.01) < 1e-6 for m in out)  # stops at the wall
-    feeder.paused = set()
-    feeder.feed(0.5)
     counts = feeder.counters()
     assert counts["nonfinite_command"] > 0 and counts["translation_clipped"] > 0 and counts["workspace_clipped"] > 0
 
