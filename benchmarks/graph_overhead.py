@@ -45,10 +45,12 @@ def in_graph(steps: int, out: str, mode: str) -> dict:
     graph = resolve_graph("sim_metaworld", {"rewarder": "oracle", "mode": mode, "image_size": 64,
                                             "episode_steps": 100, "total_steps": steps, "run_dir": out,
                                             "agent_overrides": OVERRIDES, "progress_threshold": 101.0})
-    with open(os.devnull, "w") as sink:
+    Path(out).mkdir(parents=True, exist_ok=True)
+    log_path = Path(out).parent / f"{Path(out).name}.log"
+    with open(log_path, "w") as sink:
         code = GraphRunner(graph, out=sink).run()
-    if code != 0:
-        raise RuntimeError(f"graph exited with {code}")
+    if code != 0 or not (Path(out) / "episodes.csv").is_file():
+        raise RuntimeError(f"graph exited with {code}; its log:\n" + log_path.read_text()[-3000:])
     with open(Path(out) / "episodes.csv") as handle:
         episodes = list(csv.DictReader(handle))
     result = {"steps_per_s": sum(int(e["length"]) for e in episodes) / sum(float(e["wall_time_s"]) for e in episodes)}

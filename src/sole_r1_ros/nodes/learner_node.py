@@ -93,6 +93,7 @@ class LearnerNode(Node):
         self._last_action: Optional[np.ndarray] = None
         self._frame_of_stamp: dict = {}
         self.episode_id: Optional[int] = None
+        self._ended: set = set()
         self.estopped = False
         self._last_checkpoint = self.learner.counters.env_steps
         self.periods: collections.deque = collections.deque(maxlen=1000)
@@ -227,19 +228,26 @@ class LearnerNode(Node):
 
     def _on_episode(self, msg: EpisodeInfo) -> None:
         # Only event, id and end_reason are read: true_success / privileged_progress are not for the learner.
-        if msg.event == EpisodeInfo.EVENT_STARTED and msg.episode_id != self.episode_id:
+        episode = int(msg.episode_id)
+        if msg.event == EpisodeInfo.EVENT_ENDED:
+            self._ended.add(episode)
+            if episode == self.episode_id:
+                if msg.end_reason == "estop":
+                    self.learner.abort_episode()
+                else:
+                    self.learner.end_episode(terminated=msg.end_reason == "progress_threshold")
+                self.episode_id = None
+                self._maybe_checkpoint()
+        elif episode != self.episode_id and episode not in self._ended:
+            # STARTED -- or a STEP of an episode whose STARTED this node missed (it started after the bridge):
+            # join it rather than wait forever (in lockstep the bridge would wait for us).
             if self.learner.in_episode:
                 self.learner.end_episode(terminated=False)
-            self.episode_id = int(msg.episode_id)
+            if msg.event != EpisodeInfo.EVENT_STARTED:
+                self.get_logger().warn(f"joined episode {episode} mid-way (missed its start)")
+            self.episode_id = episode
             self._frame_of_stamp.clear()
             self._last_action = None
-        elif msg.event == EpisodeInfo.EVENT_ENDED and msg.episode_id == self.episode_id:
-            if msg.end_reason == "estop":
-                self.learner.abort_episode()
-            else:
-                self.learner.end_episode(terminated=msg.end_reason == "progress_threshold")
-            self.episode_id = None
-            self._maybe_checkpoint()
 
     def _on_estop(self, msg: Bool) -> None:
         if bool(msg.data) and not self.estopped:
