@@ -63,10 +63,3 @@ class FrameReader:
             rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
         return rgb
 
-
-def split_side_by_side(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split a side-by-side frame into (left = external/shoulder, right = wrist) halves."""
-    if frame.ndim != 3 or frame.shape[1] < 2:
-        raise ValueError(f"cannot split a frame of shape {frame.shape} side by side")
-    half = frame.shape[1] // 2
-    return np.ascontiguousarray(frame[:, :half]), np.ascontiguousarray(frame[:, half:2 * half])

@@ -15,10 +15,11 @@ from visualization_msgs.msg import MarkerArray
 
 from sole_r1.msg import EpisodeInfo, ProgressEstimate
 from sole_r1.srv import QueryProgress
+from sole_r1_model.frames import split_side_by_side
 from sole_r1_model.rewarders.oracle import OracleRewarder
 from sole_r1_ros import conventions as conv
 from sole_r1_ros.conventions import ParameterError
-from sole_r1_ros.frame_reader import FrameReader, split_side_by_side
+from sole_r1_ros.frame_reader import FrameReader
 from sole_r1_ros.images import numpy_to_image
 from sole_r1_ros.nodes.reward_node import RewardNode
 
