@@ -33,7 +33,8 @@ from sole_r1_ros.learning.config import AgentConfig
 from sole_r1_ros.learning.obs import PROPRIO, image_to_chw
 from sole_r1_ros.learning.online import OnlineLearner
 from sole_r1_ros.learning.reward import RewardConfig
-from sole_r1_ros.msg_convert import pose_to_arrays
+from sole_r1_ros.msg_convert import command_to_msg, pose_to_arrays
+from sole_r1_ros.safety.command import CommandDelta
 
 
 @dataclasses.dataclass
@@ -208,12 +209,10 @@ class LearnerNode(Node):
 
     def _to_command(self, action: np.ndarray, stamp) -> EEDeltaCommand:
         translation_scale, rotation_scale = self._scale
-        msg = EEDeltaCommand(episode_id=int(self.episode_id or 0), gripper=float(action[6]))
-        msg.translation.x, msg.translation.y, msg.translation.z = (float(v) * translation_scale for v in action[:3])
-        msg.rotation.x, msg.rotation.y, msg.rotation.z = (float(v) * rotation_scale for v in action[3:6])
-        msg.header.stamp = stamp
-        msg.header.frame_id = "base"
-        return msg
+        command = CommandDelta(np.asarray(action[:3], np.float64) * translation_scale,
+                               np.asarray(action[3:6], np.float64) * rotation_scale, float(action[6]),
+                               int(self.episode_id or 0))
+        return command_to_msg(command, stamp=stamp)
 
     # ---- rewards and episodes ------------------------------------------------------------------------------
     def _on_progress(self, msg: ProgressEstimate) -> None:
