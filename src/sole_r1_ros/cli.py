@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     launch.set_defaults(func=_cmd_launch)
 
     graph = sub.add_parser("graph", help="list nodes, topics and services seen on the DDS graph")
-    graph.add_argument("--wait", type=float, default=2.0, help="seconds of discovery before listing (default 2)")
+    graph.add_argument("--wait", type=float, default=2.0, help="seconds of discovery before listing (default 2; it waits until the graph is stable for 2 s)")
     graph.add_argument("--all", action="store_true", help="include hidden nodes/topics and parameter services")
     graph.set_defaults(func=_cmd_graph)
 

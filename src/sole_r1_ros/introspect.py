@@ -57,7 +57,7 @@ def _format(value: Any, indent: int = 0) -> str:
     return f"{pad}{value}"
 
 
-def _discover(node: Node, wait: float, settle: float = 1.0) -> None:
+def _discover(node: Node, wait: float, settle: float = 2.0) -> None:
     """Spin at least `wait` s, then until the graph has not changed for `settle` s (at most 3 x wait)."""
     start = time.monotonic()
     last_change, last_seen = start, None
@@ -68,8 +68,10 @@ def _discover(node: Node, wait: float, settle: float = 1.0) -> None:
             (t, tuple(types)) for t, types in node.get_topic_names_and_types())))
         if seen != last_seen:
             last_seen, last_change = seen, now
-        # DDS discovery on a loaded machine can take several seconds: stop only once the picture is stable.
-        if now - start >= wait and now - last_change >= settle or now - start >= 3 * wait:
+        # DDS discovery on a loaded machine can take several seconds: stop only once the picture is stable, and
+        # keep looking (up to 3 x wait) while no other node has been seen at all.
+        others = len(seen[0]) > 1
+        if now - start >= wait and now - last_change >= settle and others or now - start >= 3 * wait:
             return
 
 

@@ -12,7 +12,7 @@ def test_graph_and_echo_on_a_running_graph(ros, launch_graph):
     launch_graph("video_replay", rate=10.0)
     ros.wait_for(lambda: frames, 30, "the graph to publish")
 
-    listing = subprocess.run([SOLE_R1, "graph", "--wait", "2"], capture_output=True, text=True, timeout=60)
+    listing = subprocess.run([SOLE_R1, "graph", "--wait", "4"], capture_output=True, text=True, timeout=60)
     assert listing.returncode == 0, listing.stderr
     out = listing.stdout
     assert "/video_source" in out and "/stream_monitor" in out
