@@ -137,3 +137,7 @@ def launch_graph(tmp_path):
     yield start
     for launched in started:
         launched.kill()
+        # pytest shows this only for a failing test: CI keeps no tmp_path, so the graph's log must be in the report.
+        lines = launched.log().splitlines()
+        print(f"---- last {min(len(lines), 80)} of {len(lines)} lines of {launched.log_path.name} ----")
+        print("\n".join(lines[-80:]))

@@ -1,5 +1,6 @@
 """The whole simulated loop over ROS: sim_bridge -> reward_node -> learner_node -> safety_gate -> sim_bridge."""
 import csv
+import json
 import time
 
 import pytest
@@ -43,10 +44,15 @@ def test_realtime_loop_with_tiny_rewarder_learns_at_control_rate(ros, launch_gra
 
     gated = [m for _, m in commands if not m.hold]
     assert len(gated) >= 250, f"{len(gated)} gated commands reached the bridge"
-    learner = _status(diagnostics, "sole_r1: learner_node")
-    assert int(learner["env_steps"]) >= 290 and int(learner["updates"]) > 0
-    assert int(learner["replay_transitions"]) > 0
+    learner = _status(diagnostics, "sole_r1: learner_node")   # live counters reached /diagnostics ...
+    assert int(learner["env_steps"]) > 0 and int(learner["replay_transitions"]) > 0, learner
+    # ... but the last 1 Hz report may predate the end on a loaded box: the final figures are the ones the learner
+    # writes when it stops.
+    timing = json.loads((run_dir / "actor_timing.json").read_text())
+    # Realtime: the bridge steps at 10 Hz whether or not the learner kept up, so a loaded box loses a few of the
+    # 297 possible transitions (99 per 100-step episode) -- mostly while the learner warms up.
+    assert timing["env_steps"] >= 270 and timing["updates"] > 0, timing
     # The actor loop keeps the set period (100 ms) while the learner thread updates (tolerance for a busy CI box).
-    assert 85.0 <= float(learner["actor_period_p50_ms"]) <= 115.0, learner
+    assert 85.0 <= timing["actor_period_p50_ms"] <= 115.0, timing
     assert (run_dir / "perceived_vs_true.png").is_file() and (run_dir / "checkpoint.pt").is_file()
     assert list((run_dir / "videos").glob("episode_*.mp4")), "the first episode's annotated video"

@@ -65,7 +65,7 @@ class Cameras:
         self.ros = ros
         self.shoulder = ros.node.create_publisher(Image, conv.SHOULDER_IMAGE, conv.IMAGE_PUBLISHER_QOS)
         self.wrist = ros.node.create_publisher(Image, conv.WRIST_IMAGE, conv.IMAGE_PUBLISHER_QOS)
-        self.episodes = ros.node.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.RELIABLE_QOS)
+        self.episodes = ros.node.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.EPISODE_QOS)
 
     def wait_connected(self, node_name="reward_node"):
         self.ros.wait_for(lambda: self.shoulder.get_subscription_count() and self.wrist.get_subscription_count()
@@ -200,6 +200,20 @@ def test_lockstep_answers_every_nth_frame_with_its_stamp_and_resets_per_episode(
     ros.wait_for(lambda: len(estimates) >= 6, 10, "the second episode's estimates")
     second = [(e.episode_id, e.task, e.query_index, e.header.stamp.sec) for _, e in estimates[4:]]
     assert second == [(2, "Open the drawer", 0, 200), (2, "Open the drawer", 1, 203)]
+
+
+def test_a_node_started_after_the_episode_began_still_joins_it(ros, start_node, lift_pairs):
+    # /episode/info is transient-local: the STARTED event published before the node existed reaches it (on the
+    # real robot a learner that missed it would wait forever -- no STEP comes before it acts).
+    estimates = ros.collect(ProgressEstimate, conv.PROGRESS)
+    cameras = Cameras(ros)
+    cameras.episode(7, EpisodeInfo.EVENT_STARTED, "Stack the blocks")
+    start_node(RecordingRewarder(), task=TASK, mode="lockstep", reward_every=1)
+    cameras.wait_connected()
+    time.sleep(0.3)
+    cameras.publish(lift_pairs[0], 400 * 10**9)
+    ros.wait_for(lambda: estimates, 10, "the first estimate")
+    assert (estimates[0][1].episode_id, estimates[0][1].task) == (7, "Stack the blocks")
 
 
 def test_oracle_gets_privileged_progress_by_frame_stamp(ros, start_node, lift_pairs):

@@ -118,7 +118,7 @@ class FrankaBridge(Node):
         self._pub_gripper = self.create_publisher(JointState, conv.GRIPPER_STATE, conv.RELIABLE_QOS)
         self._pub_mode = self.create_publisher(String, conv.ROBOT_MODE, conv.LATCHED_QOS)
         self._pub_estop = self.create_publisher(Bool, conv.ESTOP, conv.LATCHED_QOS)
-        self._pub_episode = self.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.RELIABLE_QOS)
+        self._pub_episode = self.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.EPISODE_QOS)
         self._pub_diagnostics = self.create_publisher(DiagnosticArray, conv.DIAGNOSTICS, conv.RELIABLE_QOS)
         m = self.msgs
         self._move = ActionClient(self, m.Move, p.gripper_move_action)

@@ -100,7 +100,6 @@ class LearnerNode(Node):
         self.periods: collections.deque = collections.deque(maxlen=1000)
         self._last_act_time: Optional[float] = None
         self.counts = collections.Counter()
-        self._command = self.create_publisher(EEDeltaCommand, conv.LEARNER_COMMAND, conv.RELIABLE_QOS)
         self._diagnostics = self.create_publisher(DiagnosticArray, conv.DIAGNOSTICS, conv.RELIABLE_QOS)
         for name, topic in (("shoulder", conv.SHOULDER_IMAGE), ("wrist", conv.WRIST_IMAGE)):
             if name in agent_config.cameras:
@@ -109,11 +108,14 @@ class LearnerNode(Node):
         self.create_subscription(PoseStamped, conv.EE_POSE, self._on_pose, conv.RELIABLE_QOS)
         self.create_subscription(JointState, conv.GRIPPER_STATE, self._on_gripper, conv.RELIABLE_QOS)
         self.create_subscription(ProgressEstimate, conv.PROGRESS, self._on_progress, conv.RELIABLE_QOS)
-        self.create_subscription(EpisodeInfo, conv.EPISODE_INFO, self._on_episode, conv.RELIABLE_QOS)
+        self.create_subscription(EpisodeInfo, conv.EPISODE_INFO, self._on_episode, conv.EPISODE_QOS)
         self.create_subscription(Bool, conv.ESTOP_STATE, self._on_estop, conv.LATCHED_QOS)
         self._scale = (cfg.translation_scale, cfg.rotation_scale)
         if min(self._scale) < 0:
             self.create_subscription(Float64MultiArray, conv.ACTION_SCALE, self._on_action_scale, conv.LATCHED_QOS)
+        # Created last: the episode manager takes this publisher as "the learner is up" and resets the robot, so
+        # every subscription above must exist by then.
+        self._command = self.create_publisher(EEDeltaCommand, conv.LEARNER_COMMAND, conv.RELIABLE_QOS)
         if cfg.mode == "realtime":
             self.create_timer(1.0 / cfg.control_rate, self._act)
         self.create_timer(1.0, self._publish_diagnostics)

@@ -70,7 +70,7 @@ class SimBridge(Node):
         self._joints = self.create_publisher(JointState, conv.JOINT_STATES, conv.RELIABLE_QOS)
         self._gripper_state = self.create_publisher(JointState, conv.GRIPPER_STATE, conv.RELIABLE_QOS)
         self._pose = self.create_publisher(PoseStamped, conv.EE_POSE, conv.RELIABLE_QOS)
-        self._episode = self.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.RELIABLE_QOS)
+        self._episode = self.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.EPISODE_QOS)
         self._action_scale = self.create_publisher(Float64MultiArray, conv.ACTION_SCALE, conv.LATCHED_QOS)
         self.create_subscription(EEDeltaCommand, conv.ROBOT_COMMAND, self._on_command, conv.RELIABLE_QOS)
         self.create_subscription(ProgressEstimate, conv.PROGRESS, self._on_progress, conv.RELIABLE_QOS)

@@ -68,7 +68,7 @@ class VideoSource(Node):
         self._pub_wrist = self.create_publisher(Image, conv.WRIST_IMAGE, conv.IMAGE_PUBLISHER_QOS)
         self._pub_shoulder_info = self.create_publisher(CameraInfo, conv.SHOULDER_INFO, conv.RELIABLE_QOS)
         self._pub_wrist_info = self.create_publisher(CameraInfo, conv.WRIST_INFO, conv.RELIABLE_QOS)
-        self._pub_episode = self.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.RELIABLE_QOS)
+        self._pub_episode = self.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.EPISODE_QOS)
         self._frames: Optional[Iterator[tuple[np.ndarray, np.ndarray]]] = None
         self._episode_id = 0
         self._step = 0
