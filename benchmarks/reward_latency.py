@@ -7,7 +7,8 @@ so nothing is downloaded; inputs are random token ids and pixels shaped like one
 same process on the same weights and inputs:
 
   plain  `model.generate` (dynamic cache, eager): what the `sole_r1` rewarder does today;
-  fast   the same prefill, its keys/values copied into a `StaticCache`, then a decode step (text model +
+  fast   the library's `StaticDecoder` (sole_r1_model/rewarders/fast_decode.py, what `decode: static` uses):
+         the same prefill, its keys/values copied into a `StaticCache`, then a decode step (text model +
          lm_head) compiled with `torch.compile(mode="reduce-overhead")`, i.e. replayed as a CUDA graph, with
          positions precomputed on the device; sampling (top-k/top-p) stays in eager.
 A greedy check first confirms both paths produce the same tokens.
@@ -28,9 +29,9 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import DynamicCache, StaticCache
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a plain checkout, no install
+from sole_r1_model.rewarders.fast_decode import StaticDecoder  # noqa: E402 -- needs the path above
 
 # Qwen/Qwen3-VL-8B-Instruct config.json on the Hugging Face hub (the base of Philip-MIT/SOLE-R1-8B): 8.77 B
 # parameters, 17.5 GB in bf16. Only the fields that shape compute are restated; the rest are transformers'
@@ -108,16 +109,6 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def sample(logits: torch.Tensor, temperature: float, top_p: float, top_k: int) -> torch.Tensor:
-    """Top-k then top-p sampling of one token per row (the official settings); temperature 0 = argmax."""
-    if temperature == 0:
-        return logits.argmax(-1)
-    values, indices = torch.topk(logits.float() / temperature, top_k, dim=-1)
-    probs = values.softmax(-1)
-    probs = probs.masked_fill(probs.cumsum(-1) - probs > top_p, 0.0)  # keep the smallest set reaching top_p
-    return indices.gather(-1, torch.multinomial(probs, 1)).squeeze(-1)
-
-
 class FirstTokenClock:
     """A generate() streamer that notes when the first new token exists (= end of prefill)."""
 
@@ -150,65 +141,26 @@ class PlainGenerate:
         return output[:, inputs["input_ids"].shape[1]:]
 
 
-class StaticCompiledDecoder:
-    """Prefill, move the prompt's KV into a StaticCache, then decode with a compiled (CUDA-graph) step."""
+class StaticCompiledDecoder(StaticDecoder):
+    """The library's fast path (sole_r1_model.rewarders.fast_decode.StaticDecoder), noting when prefill ends."""
 
     name = "static cache + compiled decode"
 
     def __init__(self, model, batch: int, max_len: int, compile_mode: str | None):
-        self.model, self.batch = model, batch
-        self.cache = StaticCache(config=model.config, max_cache_len=max_len)
-        self.compile_mode, self.fullgraph = compile_mode, True
-        self.prefill_end = None  # perf_counter() when the first token was ready, set by run()
-        self.step = self._compile() if compile_mode else self._step
+        super().__init__(model, batch, max_len, compile_mode)
+        self.prefill_end = None  # perf_counter() when the prompt's keys/values sit in the static cache
 
-    def _compile(self):
-        return torch.compile(self._step, mode=self.compile_mode, fullgraph=self.fullgraph, dynamic=False)
-
-    def _step(self, token: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
-        hidden = self.model.model.language_model(input_ids=token, position_ids=position_ids,
-                                                 past_key_values=self.cache, use_cache=True).last_hidden_state
-        return self.model.lm_head(hidden[:, -1])
+    def prefill(self, inputs: dict):
+        result = super().prefill(inputs)
+        synchronize(str(self.device))
+        self.prefill_end = time.perf_counter()
+        return result
 
     def run(self, inputs: dict, new_tokens: int, greedy: bool = False) -> torch.Tensor:
         sampling = {**SAMPLING, "temperature": 0.0} if greedy else SAMPLING
-        self.model.model.rope_deltas = None
-        # Prefill exactly as generate() does (dynamic cache: causal SDPA over the prompt only, no padding mask
-        # over the static length), then copy the keys/values into the static cache through its public update().
-        prompt_cache = DynamicCache(config=self.model.config)
-        out = self.model(**inputs, past_key_values=prompt_cache, use_cache=True, logits_to_keep=1)
-        self.cache.reset()
-        for static_layer, layer in zip(self.cache.layers, prompt_cache.layers):
-            static_layer.update(layer.keys, layer.values)
-        del prompt_cache
-        token = sample(out.logits[:, -1], **sampling)
-        synchronize(str(token.device))
-        self.prefill_end = time.perf_counter()
-        # Positions of every decode step, built once on the device so the loop never touches the host:
-        # row 0 = text position (cache index), rows 1-3 = M-RoPE (t, h, w) = position + the prompt's rope delta.
-        start = inputs["input_ids"].shape[1]
-        steps = torch.arange(start, start + new_tokens, device=token.device).view(-1, 1, 1, 1)
-        text_pos = steps.expand(-1, 1, self.batch, 1)
-        deltas = self.model.model.rope_deltas.to(token.device).view(1, 1, -1, 1)
-        positions = torch.cat([text_pos, (text_pos + deltas).expand(-1, 3, -1, -1)], dim=1).contiguous()
-        tokens = [token]
-        for i in range(new_tokens - 1):
-            logits = self._call_step(token[:, None], positions[i])
-            token = sample(logits, **sampling)
-            tokens.append(token)
-        return torch.stack(tokens, dim=1)
-
-    def _call_step(self, token: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
-        try:
-            return self.step(token, position_ids)
-        except Exception as exc:  # noqa: BLE001 -- a graph break under fullgraph: retry allowing breaks
-            if not (self.compile_mode and self.fullgraph):
-                raise
-            print(f"  note: fullgraph compile failed ({type(exc).__name__}: {str(exc)[:200]}); "
-                  "retrying with graph breaks allowed")
-            self.fullgraph = False
-            self.step = self._compile()
-            return self.step(token, position_ids)
+        pad = self.model.generation_config.pad_token_id
+        return self.decode(inputs, new_tokens, eos_token_ids=self.model.generation_config.eos_token_id,
+                           pad_token_id=0 if pad is None else pad, **sampling)
 
 
 AGREEMENT_TOKENS = 8

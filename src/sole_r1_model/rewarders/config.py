@@ -22,6 +22,8 @@ DEFAULT_SOLE_R1_MODEL = "Philip-MIT/SOLE-R1-8B"
 TINY_MODEL = "tiny"  # `model: tiny` = the offline random Qwen3-VL of sole_r1_model.tiny (built on first use)
 _DTYPES = ("auto", "bfloat16", "float16", "float32")
 _ATTENTION = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
+_DECODE = ("generate", "static")
+_COMPILE_DECODE = ("auto", "off", "default", "reduce-overhead", "max-autotune")
 
 
 def _check_variant(variant: str) -> None:
@@ -70,6 +72,9 @@ class HFRewarderConfig(SamplingConfig):
     # model that writes the format on its own within the think budget.
     constrain_format: bool = False
     max_think_tokens: int = 185  # the official Lift traces reach ~170 tokens: leave them room
+    decode: str = "generate"     # "static": static-KV-cache decode loop (fast_decode.py) instead of `generate`
+    compile_decode: str = "auto"  # static decode step compilation: auto (reduce-overhead on CUDA, eager on CPU),
+    #                               off, or a torch.compile mode (default, reduce-overhead, max-autotune)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -78,6 +83,10 @@ class HFRewarderConfig(SamplingConfig):
         if isinstance(self.max_think_tokens, bool) or int(self.max_think_tokens) != self.max_think_tokens \
                 or self.max_think_tokens < 1:
             raise ValueError(f"max_think_tokens must be an integer >= 1, got {self.max_think_tokens!r}")
+        if self.decode not in _DECODE:
+            raise ValueError(f"decode must be one of {_DECODE}, got {self.decode!r}")
+        if self.compile_decode not in _COMPILE_DECODE:
+            raise ValueError(f"compile_decode must be one of {_COMPILE_DECODE}, got {self.compile_decode!r}")
         if not isinstance(self.model, str) or not self.model.strip():
             raise ValueError("model must be a hub id (e.g. Philip-MIT/SOLE-R1-8B), a checkpoint folder or 'tiny'")
         if self.dtype not in _DTYPES:

@@ -4,7 +4,9 @@ Same inputs as the official reward server: the composite image, the official sys
 checkpoint's chat template, the official image processor settings, and sampling with temperature 1.0,
 top_p 0.9, top_k 50, at most 200 new tokens (philipmit/sole-r1-model `reward_server/.../vlm_batch_decode.py`,
 `config/default.yaml`). Queries of one `score` call are decoded together in left-padded batches. With
-`constrain_format`, a token-level constraint (answer_format.py) makes weak models keep the answer format.
+`constrain_format`, a token-level constraint (answer_format.py) makes weak models keep the answer format. With
+`decode: static`, a static-KV-cache loop (fast_decode.py, compiled on CUDA) replaces `generate`; greedy output is
+the same token for token.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from sole_r1_model.rewarders.prompted import PromptedRewarder, carried_forward, 
 from sole_r1_model.rewarders.qwen_processor import load_processor
 
 log = logging.getLogger(__name__)
+
+# generate() arguments that the static decode path (fast_decode.StaticDecoder) honours as well.
+STATIC_DECODE_OVERRIDES = {"max_new_tokens", "do_sample", "temperature", "top_p", "top_k", "prefix_allowed_tokens_fn"}
 
 
 def resolve_checkpoint(config: HFRewarderConfig) -> Path:
@@ -53,17 +58,24 @@ def _torch_dtype(name: str, device: str):
 
 
 class HFRewarder(PromptedRewarder):
-    """Runs a Qwen3-VL-family checkpoint with the real processor, chat template and `generate`."""
+    """Runs a Qwen3-VL-family checkpoint with the real processor, chat template and `generate` (or fast_decode)."""
 
     name = "sole_r1"
 
     def __init__(self, config: Optional[HFRewarderConfig] = None,
                  generate_overrides: Optional[dict[str, Any]] = None) -> None:
-        """Load the model; `generate_overrides` go to every `generate` call (e.g. constrained decoding)."""
+        """Load the model; `generate_overrides` go to every `generate` call (e.g. constrained decoding).
+
+        With `decode: static` only the overrides in STATIC_DECODE_OVERRIDES are allowed (others raise ValueError).
+        """
         import torch
         from transformers import AutoModelForImageTextToText
 
         config = config or HFRewarderConfig()
+        unsupported = sorted(set(generate_overrides or {}) - STATIC_DECODE_OVERRIDES)
+        if config.decode == "static" and unsupported:
+            raise ValueError(f"generate_overrides {unsupported} are not supported with decode: static (supported: "
+                             f"{sorted(STATIC_DECODE_OVERRIDES)}); use decode: generate")
         super().__init__(config.variant)
         self.config = config
         self.generate_overrides = dict(generate_overrides or {})
@@ -82,6 +94,7 @@ class HFRewarder(PromptedRewarder):
             attn_implementation=config.attn_implementation).to(self.device).eval()
         self._reset_generation_defaults()
         self.answer_format = self._answer_format() if config.constrain_format else None
+        self._static_decoders: dict = {}  # batch size -> fast_decode.StaticDecoder (decode: static)
         log.info("sole_r1 rewarder: %s on %s (%s, %s)", self.checkpoint, self.device, self.model.dtype,
                  config.attn_implementation)
 
@@ -136,21 +149,23 @@ class HFRewarder(PromptedRewarder):
 
     def _generate(self, chunk: list, queries: list[ProgressQuery],
                   temperature: Optional[float]) -> list[ProgressResult]:
-        """One left-padded `generate` call for a chunk of prepared queries."""
+        """One left-padded decode (`generate`, or the static-cache loop) for a chunk of prepared queries."""
         import torch
 
         begin = time.monotonic()
         try:
             inputs = self.processor(text=[c[2] for c in chunk], images=[c[1] for c in chunk], padding=True,
                                     padding_side="left", return_tensors="pt").to(self.device)
-            kwargs = self.generation_kwargs(temperature)
-            if self.answer_format is not None:  # an explicit generate_overrides callback takes precedence
-                kwargs.setdefault("prefix_allowed_tokens_fn",
-                                  self.answer_format.prefix_allowed_tokens_fn(inputs["input_ids"].shape[1]))
             with torch.inference_mode():
-                output = self.model.generate(**inputs, **kwargs)
-            completions = self.tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1]:],
-                                                      skip_special_tokens=True)
+                if self.config.decode == "static":
+                    new_tokens = self._decode_static(inputs, temperature)
+                else:
+                    kwargs = self.generation_kwargs(temperature)
+                    if self.answer_format is not None:  # an explicit generate_overrides callback takes precedence
+                        kwargs.setdefault("prefix_allowed_tokens_fn", self.answer_format.prefix_allowed_tokens_fn(
+                            inputs["input_ids"].shape[1]))
+                    new_tokens = self.model.generate(**inputs, **kwargs)[:, inputs["input_ids"].shape[1]:]
+            completions = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         except Exception as exc:  # noqa: BLE001 -- e.g. CUDA OOM: answer invalid, keep the control loop alive
             log.exception("sole_r1 rewarder: generate failed for %d queries", len(chunk))
             latency = time.monotonic() - begin
@@ -158,6 +173,52 @@ class HFRewarder(PromptedRewarder):
                     for c in chunk]
         latency = time.monotonic() - begin  # the batch's wall time, shared by its queries
         return [self.parse(queries[c[0]], text, latency) for c, text in zip(chunk, completions)]
+
+    def _decode_static(self, inputs, temperature: Optional[float]):
+        """New tokens of one batch from the static-KV-cache decoder, with generate's sampling, stops and format."""
+        import torch
+
+        kwargs = self.generation_kwargs(temperature)
+        sampling = {"temperature": kwargs.get("temperature", 1.0), "top_p": kwargs.get("top_p", 1.0),
+                    "top_k": kwargs.get("top_k")} if kwargs.get("do_sample") else {"temperature": 0.0}
+        input_ids = inputs["input_ids"]
+        allowed_fn = None
+        if "prefix_allowed_tokens_fn" in kwargs:  # an override, written for generate's (batch, full row ids) calls
+            prefix_fn = kwargs["prefix_allowed_tokens_fn"]
+
+            def allowed_fn(row: int, generated: list[int]):
+                return prefix_fn(row, torch.cat([input_ids[row], input_ids.new_tensor(generated)]))
+        elif self.answer_format is not None:
+            answer_format = self.answer_format
+
+            def allowed_fn(row: int, generated: list[int]):
+                return answer_format.allowed(generated)
+        generation = self.model.generation_config
+        decoder = self._static_decoder(input_ids.shape[0], input_ids.shape[1], kwargs["max_new_tokens"])
+        return decoder.decode(inputs, kwargs["max_new_tokens"], eos_token_ids=generation.eos_token_id,
+                              pad_token_id=generation.pad_token_id, allowed_fn=allowed_fn, **sampling)
+
+    def _static_decoder(self, batch_size: int, prompt_len: int, max_new_tokens: int):
+        """The cached StaticDecoder of this batch size, rebuilt when a batch needs a longer cache.
+
+        Cache lengths are the prompt length rounded up to a multiple of 256, plus max_new_tokens, so prompts of
+        slightly different lengths reuse one decoder (and one compiled graph) instead of recompiling per length.
+        """
+        from sole_r1_model.rewarders.fast_decode import StaticDecoder
+
+        decoder = self._static_decoders.get(batch_size)
+        if decoder is None or decoder.max_cache_len < prompt_len + max_new_tokens:
+            length = -(-prompt_len // 256) * 256 + max_new_tokens
+            mode = self.config.compile_decode
+            if mode == "auto":
+                mode = "reduce-overhead" if self.device.startswith("cuda") else None
+            elif mode == "off":
+                mode = None
+            self._static_decoders.pop(batch_size, None)  # the old cache goes before the longer one is filled
+            decoder = self._static_decoders[batch_size] = StaticDecoder(self.model, batch_size, length, mode)
+            log.info("sole_r1 rewarder: static decoder for batch %d, cache %d tokens, compile %s",
+                     batch_size, length, mode or "off")
+        return decoder
 
     def generation_kwargs(self, temperature: Optional[float] = None) -> dict[str, Any]:
         """Arguments of `generate`: the configured sampling (or greedy at temperature 0), then the overrides."""
@@ -167,5 +228,6 @@ class HFRewarder(PromptedRewarder):
         return {"max_new_tokens": self.config.max_new_tokens, **sampling, **self.generate_overrides}
 
     def close(self) -> None:
-        """Drop the model so its memory can be freed."""
+        """Drop the model (and the static decoders' caches) so their memory can be freed."""
         self.model = None
+        self._static_decoders = {}
