@@ -91,6 +91,7 @@ class LearnerNode(Node):
         self._newest_pose: Optional[tuple] = None
         self._latest: Optional[tuple] = None               # (stamp_ns, stamp_msg, frames) of the newest observation
         self._acted_stamp: Optional[int] = None
+        self._due = False  # realtime: a control tick found no new observation; act as soon as one completes
         self._last_action: Optional[np.ndarray] = None
         self._frame_of_stamp: dict = {}
         self.episode_id: Optional[int] = None
@@ -183,7 +184,7 @@ class LearnerNode(Node):
         frames = {c: slot[c] for c in self.agent_config.cameras}
         frames[PROPRIO] = proprio
         self._latest = (key, stamp, frames)
-        if self.config.mode == "lockstep":
+        if self.config.mode == "lockstep" or self._due:
             self._act()
 
     # ---- acting --------------------------------------------------------------------------------------------
@@ -191,10 +192,17 @@ class LearnerNode(Node):
         if self._latest is None or self.episode_id is None or self.estopped or min(self._scale) < 0:
             return  # (a negative scale: still waiting for the bridge's action scale)
         key, stamp, frames = self._latest
-        if key == self._acted_stamp:
-            return  # no new observation since the last action (realtime: the bridge is slower than us)
         now = time.monotonic()
-        if self._last_act_time is not None:
+        if key == self._acted_stamp:
+            # No new observation since the last action. Act when the next one completes rather than at the next
+            # tick: a bridge streaming at the control rate drifts against this timer, and skipping a whole tick
+            # would turn one 100 ms period into 200 ms every time the two clocks cross. (Unless a late action
+            # already answered this tick: then a fast camera stream must not make us act twice per period.)
+            recent = self._last_act_time is not None and now - self._last_act_time < 0.5 / self.config.control_rate
+            self._due = self.config.mode == "realtime" and not recent
+            return
+        self._due = False
+        if self._last_act_time is not None and self.learner.in_episode:  # resets are no control periods
             self.periods.append(now - self._last_act_time)
         self._last_act_time = now
         learner = self.learner

@@ -86,11 +86,12 @@ class RewardNode(Node):
 
         # Three groups for a MultiThreadedExecutor: camera input, timers and the service never wait on each other.
         inputs, timers, service = (MutuallyExclusiveCallbackGroup() for _ in range(3))
+        images = conv.lockstep_image_qos(cfg.reward_every) if cfg.mode == "lockstep" else conv.IMAGE_SUBSCRIBER_QOS
         self.create_subscription(Image, conv.SHOULDER_IMAGE, lambda m: self._on_image(EXTERNAL, m),
-                                 conv.IMAGE_SUBSCRIBER_QOS, callback_group=inputs)
+                                 images, callback_group=inputs)
         if cfg.use_wrist:
             self.create_subscription(Image, conv.WRIST_IMAGE, lambda m: self._on_image(WRIST, m),
-                                     conv.IMAGE_SUBSCRIBER_QOS, callback_group=inputs)
+                                     images, callback_group=inputs)
         self.create_subscription(EpisodeInfo, conv.EPISODE_INFO, self._on_episode, conv.EPISODE_QOS,
                                  callback_group=inputs)
         self.create_service(QueryProgress, conv.QUERY_PROGRESS_SERVICE, self._on_query, callback_group=service)

@@ -61,9 +61,10 @@ class SimBridge(Node):
     def __init__(self) -> None:
         super().__init__("sim_bridge")
         self.config = cfg = conv.declare_config(self, SimBridgeConfig)
+        images = conv.lockstep_image_qos(cfg.reward_every) if cfg.mode == "lockstep" else conv.IMAGE_PUBLISHER_QOS
         self._pub = {
-            "shoulder": self.create_publisher(Image, conv.SHOULDER_IMAGE, conv.IMAGE_PUBLISHER_QOS),
-            "wrist": self.create_publisher(Image, conv.WRIST_IMAGE, conv.IMAGE_PUBLISHER_QOS),
+            "shoulder": self.create_publisher(Image, conv.SHOULDER_IMAGE, images),
+            "wrist": self.create_publisher(Image, conv.WRIST_IMAGE, images),
             "shoulder_info": self.create_publisher(CameraInfo, conv.SHOULDER_INFO, conv.RELIABLE_QOS),
             "wrist_info": self.create_publisher(CameraInfo, conv.WRIST_INFO, conv.RELIABLE_QOS),
         }
