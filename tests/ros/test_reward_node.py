@@ -61,10 +61,10 @@ def start_node(ros):
 class Cameras:
     """Publishes frame pairs (same stamp on both cameras) and episode messages from the test harness."""
 
-    def __init__(self, ros):
+    def __init__(self, ros, image_qos=conv.IMAGE_PUBLISHER_QOS):
         self.ros = ros
-        self.shoulder = ros.node.create_publisher(Image, conv.SHOULDER_IMAGE, conv.IMAGE_PUBLISHER_QOS)
-        self.wrist = ros.node.create_publisher(Image, conv.WRIST_IMAGE, conv.IMAGE_PUBLISHER_QOS)
+        self.shoulder = ros.node.create_publisher(Image, conv.SHOULDER_IMAGE, image_qos)
+        self.wrist = ros.node.create_publisher(Image, conv.WRIST_IMAGE, image_qos)
         self.episodes = ros.node.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.EPISODE_QOS)
 
     def wait_connected(self, node_name="reward_node"):
@@ -200,6 +200,21 @@ def test_lockstep_answers_every_nth_frame_with_its_stamp_and_resets_per_episode(
     ros.wait_for(lambda: len(estimates) >= 6, 10, "the second episode's estimates")
     second = [(e.episode_id, e.task, e.query_index, e.header.stamp.sec) for _, e in estimates[4:]]
     assert second == [(2, "Open the drawer", 0, 200), (2, "Open the drawer", 1, 203)]
+
+
+def test_lockstep_loses_no_frame_of_a_burst_as_long_as_reward_every(ros, start_node, lift_pairs):
+    # The bridge waits for the reward node only every reward_every steps, so up to that many frames can arrive
+    # before the node has taken one: all must be counted, or its frame index drifts from the bridge's step count.
+    estimates = ros.collect(ProgressEstimate, conv.PROGRESS)
+    start_node(RecordingRewarder(), task=TASK, mode="lockstep", reward_every=10)
+    cameras = Cameras(ros, image_qos=conv.lockstep_image_qos(10))
+    cameras.wait_connected()
+    stamps = [(500 + index) * 10**9 for index in range(11)]
+    for index, stamp in enumerate(stamps):   # back to back, as fast as this process can publish
+        cameras.publish(lift_pairs[index], stamp)
+    ros.wait_for(lambda: len(estimates) >= 2, 10, "the estimate of frame 10")
+    got = [(e.query_index, e.header.stamp.sec, e.frames_used) for _, e in estimates]
+    assert got == [(0, 500, 1), (1, 510, 11)]
 
 
 def test_a_node_started_after_the_episode_began_still_joins_it(ros, start_node, lift_pairs):
