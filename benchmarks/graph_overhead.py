@@ -56,7 +56,8 @@ def in_graph(steps: int, out: str, mode: str, learn: bool = True) -> dict:
 
     graph = resolve_graph("sim_metaworld", {"rewarder": "oracle", "mode": mode, "image_size": 64,
                                             "episode_steps": 100, "total_steps": steps, "run_dir": out,
-                                            "agent_overrides": overrides_for(steps, learn), "progress_threshold": 101.0})
+                                            "agent_overrides": overrides_for(steps, learn),
+                                            "progress_threshold": 101.0})
     Path(out).mkdir(parents=True, exist_ok=True)
     log_path = Path(out).parent / f"{Path(out).name}.log"
     with open(log_path, "w") as sink:

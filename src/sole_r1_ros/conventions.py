@@ -58,6 +58,17 @@ SENSOR_QOS: QoSProfile = qos_profile_sensor_data
 IMAGE_PUBLISHER_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=2,
                                  reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 IMAGE_SUBSCRIBER_QOS = IMAGE_PUBLISHER_QOS
+# Control and reward streams: reliable, small queue.
+RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                          reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+# Episode events: reliable and transient-local so that a node which comes up just after an episode started (the
+# learner, the reward node) still gets its STARTED event -- on a real robot no STEP event follows until the learner
+# acts, so a missed STARTED would leave the loop waiting forever. Volatile subscribers stay compatible.
+EPISODE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Latched state (e-stop, task): a node that starts late still gets the last value.
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def lockstep_image_qos(reward_every: int) -> QoSProfile:
@@ -70,17 +81,6 @@ def lockstep_image_qos(reward_every: int) -> QoSProfile:
     """
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(2, int(reward_every) + 2),
                       reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
-# Control and reward streams: reliable, small queue.
-RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
-                          reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
-# Episode events: reliable and transient-local so that a node which comes up just after an episode started (the
-# learner, the reward node) still gets its STARTED event -- on a real robot no STEP event follows until the learner
-# acts, so a missed STARTED would leave the loop waiting forever. Volatile subscribers stay compatible.
-EPISODE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
-                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-# Latched state (e-stop, task): a node that starts late still gets the last value.
-LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 # ------------------------------------------------------------------------------------------------ parameters
