@@ -66,6 +66,11 @@ RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
 # acts, so a missed STARTED would leave the loop waiting forever. Volatile subscribers stay compatible.
 EPISODE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                          reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Subscribers queue more: a learner busy closing an episode (replay written and fsync'd) for a second must not lose
+# the next STARTED under the 10 Hz STEP events behind it (depth is not part of QoS matching).
+EPISODE_SUBSCRIBER_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
+                                    reliability=ReliabilityPolicy.RELIABLE,
+                                    durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # Latched state (e-stop, task): a node that starts late still gets the last value.
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                          reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)

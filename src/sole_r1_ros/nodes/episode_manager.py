@@ -56,7 +56,7 @@ class EpisodeManager(Node):
         self.log = EpisodeLog(cfg.run_dir)
         self._info = self.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.EPISODE_QOS)
         self._reset = self.create_client(ResetEpisode, conv.RESET_EPISODE_SERVICE)
-        self.create_subscription(EpisodeInfo, conv.EPISODE_INFO, self._on_info, conv.EPISODE_QOS)
+        self.create_subscription(EpisodeInfo, conv.EPISODE_INFO, self._on_info, conv.EPISODE_SUBSCRIBER_QOS)
         self.create_subscription(ProgressEstimate, conv.PROGRESS, self._on_progress, conv.RELIABLE_QOS)
         self.create_subscription(EEDeltaCommand, conv.ROBOT_COMMAND, self._on_robot_command, conv.RELIABLE_QOS)
         self.create_subscription(Bool, conv.ESTOP_STATE, self._on_estop, conv.LATCHED_QOS)

@@ -109,7 +109,7 @@ class LearnerNode(Node):
         self.create_subscription(PoseStamped, conv.EE_POSE, self._on_pose, conv.RELIABLE_QOS)
         self.create_subscription(JointState, conv.GRIPPER_STATE, self._on_gripper, conv.RELIABLE_QOS)
         self.create_subscription(ProgressEstimate, conv.PROGRESS, self._on_progress, conv.RELIABLE_QOS)
-        self.create_subscription(EpisodeInfo, conv.EPISODE_INFO, self._on_episode, conv.EPISODE_QOS)
+        self.create_subscription(EpisodeInfo, conv.EPISODE_INFO, self._on_episode, conv.EPISODE_SUBSCRIBER_QOS)
         self.create_subscription(Bool, conv.ESTOP_STATE, self._on_estop, conv.LATCHED_QOS)
         self._scale = (cfg.translation_scale, cfg.rotation_scale)
         if min(self._scale) < 0:

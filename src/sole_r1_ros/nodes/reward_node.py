@@ -92,7 +92,7 @@ class RewardNode(Node):
         if cfg.use_wrist:
             self.create_subscription(Image, conv.WRIST_IMAGE, lambda m: self._on_image(WRIST, m),
                                      images, callback_group=inputs)
-        self.create_subscription(EpisodeInfo, conv.EPISODE_INFO, self._on_episode, conv.EPISODE_QOS,
+        self.create_subscription(EpisodeInfo, conv.EPISODE_INFO, self._on_episode, conv.EPISODE_SUBSCRIBER_QOS,
                                  callback_group=inputs)
         self.create_service(QueryProgress, conv.QUERY_PROGRESS_SERVICE, self._on_query, callback_group=service)
         if cfg.mode in ("async", "realtime"):
