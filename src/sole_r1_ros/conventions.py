@@ -76,14 +76,16 @@ LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                          reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-def lockstep_image_qos(reward_every: int) -> QoSProfile:
-    """Camera QoS for lockstep graphs: deep enough that the reward node never loses a frame.
+def camera_qos(mode: str, reward_every: int) -> QoSProfile:
+    """Camera QoS shared by the sim bridge and the reward node: keep-last-2, in lockstep deep enough to lose no frame.
 
     In lockstep the bridge waits for the learner every step but for the reward node only every `reward_every`
     steps, so the reward node may fall up to `reward_every` frames behind. A keep-last(2) reader or writer would
     then drop frames, the reward node's frame count would drift from the bridge's step count, and the bridge would
     wait for an estimate of a frame the reward node never scores (seen as a 300 s stall on a loaded machine).
     """
+    if mode != "lockstep":
+        return IMAGE_PUBLISHER_QOS
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(2, int(reward_every) + 2),
                       reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 

@@ -207,7 +207,7 @@ def test_lockstep_loses_no_frame_of_a_burst_as_long_as_reward_every(ros, start_n
     # before the node has taken one: all must be counted, or its frame index drifts from the bridge's step count.
     estimates = ros.collect(ProgressEstimate, conv.PROGRESS)
     start_node(RecordingRewarder(), task=TASK, mode="lockstep", reward_every=10)
-    cameras = Cameras(ros, image_qos=conv.lockstep_image_qos(10))
+    cameras = Cameras(ros, image_qos=conv.camera_qos("lockstep", 10))
     cameras.wait_connected()
     stamps = [(500 + index) * 10**9 for index in range(11)]
     for index, stamp in enumerate(stamps):   # back to back, as fast as this process can publish

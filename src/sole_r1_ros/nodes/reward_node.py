@@ -86,7 +86,7 @@ class RewardNode(Node):
 
         # Three groups for a MultiThreadedExecutor: camera input, timers and the service never wait on each other.
         inputs, timers, service = (MutuallyExclusiveCallbackGroup() for _ in range(3))
-        images = conv.lockstep_image_qos(cfg.reward_every) if cfg.mode == "lockstep" else conv.IMAGE_SUBSCRIBER_QOS
+        images = conv.camera_qos(cfg.mode, cfg.reward_every)
         self.create_subscription(Image, conv.SHOULDER_IMAGE, lambda m: self._on_image(EXTERNAL, m),
                                  images, callback_group=inputs)
         if cfg.use_wrist:

@@ -61,7 +61,7 @@ class SimBridge(Node):
     def __init__(self) -> None:
         super().__init__("sim_bridge")
         self.config = cfg = conv.declare_config(self, SimBridgeConfig)
-        images = conv.lockstep_image_qos(cfg.reward_every) if cfg.mode == "lockstep" else conv.IMAGE_PUBLISHER_QOS
+        images = conv.camera_qos(cfg.mode, cfg.reward_every)
         self._pub = {
             "shoulder": self.create_publisher(Image, conv.SHOULDER_IMAGE, images),
             "wrist": self.create_publisher(Image, conv.WRIST_IMAGE, images),
