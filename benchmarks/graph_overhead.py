@@ -31,8 +31,8 @@ def overrides_for(steps: int, learn: bool) -> str:
 
 def in_process(steps: int, out: str, learn: bool) -> dict:
     """Env steps/s (per-episode wall times) and updates of the in-process trainer."""
-    from sole_r1_ros.learning.config import AgentConfig
-    from sole_r1_ros.learning.trainer import Trainer, TrainerConfig
+    from sole_r1_rl.config import AgentConfig
+    from sole_r1_rl.trainer import Trainer, TrainerConfig
 
     overrides = dict(item.split("=") for item in overrides_for(steps, learn).split())
     agent = AgentConfig.preset("serl", **{k: int(v) for k, v in overrides.items()})

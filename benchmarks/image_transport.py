@@ -23,8 +23,8 @@ def publish(height: int, width: int, rate: float, seconds: float) -> None:
     import rclpy
     from sensor_msgs.msg import Image
 
-    from sole_r1_ros import conventions as conv
-    from sole_r1_ros.images import numpy_to_image
+    from sole_r1_ros.ros import conventions as conv
+    from sole_r1_ros.ros.images import numpy_to_image
 
     rclpy.init()
     node = rclpy.create_node("bench_image_publisher")
@@ -48,7 +48,7 @@ def measure(height: int, width: int, rate: float, seconds: float, transport: str
     from rclpy.time import Time
     from sensor_msgs.msg import Image
 
-    from sole_r1_ros import conventions as conv
+    from sole_r1_ros.ros import conventions as conv
 
     env = dict(os.environ)
     if transport != "default":

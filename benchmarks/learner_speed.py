@@ -35,13 +35,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
-from sole_r1_ros.learning.agent import DrQV2Agent  # noqa: E402
-from sole_r1_ros.learning.augment import RandomShiftsAug  # noqa: E402
-from sole_r1_ros.learning.config import AgentConfig  # noqa: E402
-from sole_r1_ros.learning.loader import BatchLoader  # noqa: E402
-from sole_r1_ros.learning.networks import Actor, CriticEnsemble, MultiCameraEncoder  # noqa: E402
-from sole_r1_ros.learning.replay import ReplayBuffer  # noqa: E402
-from sole_r1_ros.learning.schedule import parse_schedule  # noqa: E402
+from sole_r1_rl.agent import DrQV2Agent  # noqa: E402
+from sole_r1_rl.augment import RandomShiftsAug  # noqa: E402
+from sole_r1_rl.config import AgentConfig  # noqa: E402
+from sole_r1_rl.loader import BatchLoader  # noqa: E402
+from sole_r1_rl.networks import Actor, CriticEnsemble, MultiCameraEncoder  # noqa: E402
+from sole_r1_rl.replay import ReplayBuffer  # noqa: E402
+from sole_r1_rl.schedule import parse_schedule  # noqa: E402
 
 
 def build_config(args) -> AgentConfig:

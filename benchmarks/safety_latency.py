@@ -33,7 +33,7 @@ def listen(out_path: str) -> None:
     from rclpy.executors import ExternalShutdownException
 
     from sole_r1.msg import EEDeltaCommand
-    from sole_r1_ros import conventions as conv
+    from sole_r1_ros.ros import conventions as conv
 
     rclpy.init()
     node = rclpy.create_node("bench_safety_listener")
@@ -60,9 +60,9 @@ class Feeder:
         from std_srvs.srv import Trigger
 
         from sole_r1.msg import EEDeltaCommand, ProgressEstimate
-        from sole_r1_ros import conventions as conv
-        from sole_r1_ros.images import numpy_to_image
-        from sole_r1_ros.msg_convert import pose_from_arrays
+        from sole_r1_ros.ros import conventions as conv
+        from sole_r1_ros.ros.images import numpy_to_image
+        from sole_r1_ros.ros.msg_convert import pose_from_arrays
 
         rclpy.init()
         self.node = node = rclpy.create_node("bench_safety_feeder")

@@ -1,5 +1,5 @@
 """Score a replayed episode live: ros2 launch sole_r1 reward_replay.launch.py [rewarder:=tiny] [side_by_side_path:=...]"""
-from sole_r1_ros.launch_support import graph_launch_description
+from sole_r1_ros.runner.launch_support import graph_launch_description
 
 
 def generate_launch_description():

@@ -1,5 +1,5 @@
 """Train in simulation: ros2 launch sole_r1 sim.launch.py suite:=metaworld task:=reach-v3 [rewarder:=...]"""
-from sole_r1_ros.launch_support import graph_launch_description
+from sole_r1_ros.runner.launch_support import graph_launch_description
 
 
 def generate_launch_description():

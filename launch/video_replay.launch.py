@@ -1,5 +1,5 @@
 """Replay a recorded episode as camera topics: ros2 launch sole_r1 video_replay.launch.py [side_by_side_path:=...]"""
-from sole_r1_ros.launch_support import graph_launch_description
+from sole_r1_ros.runner.launch_support import graph_launch_description
 
 
 def generate_launch_description():

@@ -12,8 +12,11 @@ _EXTERNAL_COMMANDS = {
     "score": "sole_r1_model.commands.score",
     "prompt": "sole_r1_model.commands.prompt",
     "serve": "sole_r1_model.commands.serve",
-    "estop": "sole_r1_ros.estop_cli",
-    "demo": "sole_r1_ros.demo",
+    "eval": "sole_r1_model.commands.eval",
+    "synth": "sole_r1_model.commands.synth",
+    "train": "sole_r1_model.commands.train",
+    "estop": "sole_r1_ros.commands.estop",
+    "demo": "sole_r1_ros.commands.demo",
 }
 
 
@@ -47,13 +50,13 @@ def _cmd_launch(args: argparse.Namespace) -> int:
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
-    from sole_r1_ros.introspect import print_graph
+    from sole_r1_ros.commands.introspect import print_graph
 
     return print_graph(wait=args.wait, show_hidden=args.all)
 
 
 def _cmd_echo(args: argparse.Namespace) -> int:
-    from sole_r1_ros.introspect import echo
+    from sole_r1_ros.commands.introspect import echo
 
     return echo(args.topic, args.type, count=args.count, wait=args.wait, best_effort=args.best_effort)
 

@@ -70,7 +70,6 @@ TASKS: list[str] = _task_names()
 
 def import_libero():
     """Import LIBERO (headless MuJoCo); raise ImportError pointing at `make setup-libero` when it is missing."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
     try:
         from libero.libero import benchmark, get_libero_path
         from libero.libero.envs.env_wrapper import ControlEnv, OffScreenRenderEnv

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
+import mujoco
 import numpy as np
 
 from sole_r1_sim.contract import (ActionScale, ManipulationEnv, Observation, Proprio, step_status,
@@ -20,8 +21,6 @@ from sole_r1_sim.contract import (ActionScale, ManipulationEnv, Observation, Pro
 from sole_r1_sim.progress import MetaWorldProgress
 from sole_r1_sim.registry import TaskSpec
 from sole_r1_sim.render import CameraRig, RenderSettings
-
-import mujoco  # noqa: E402  (after render, which sets MUJOCO_GL)
 
 LOG = logging.getLogger(__name__)
 ARM_JOINTS = tuple(f"right_j{i}" for i in range(7))

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import os
 import weakref
 from typing import Optional, Sequence
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # headless by default; must be set before mujoco is imported
-
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
+import mujoco  # the package __init__ has chosen the GL backend (MUJOCO_GL) before this import
+import numpy as np
 
 ORIENTATIONS = ("none", "rot180", "flipud", "fliplr")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
+import mujoco
 import numpy as np
 
 from sole_r1_sim import progress as progress_formulas
@@ -22,8 +23,6 @@ from sole_r1_sim.contract import (ActionScale, ManipulationEnv, Observation, Pro
                                   validate_action)
 from sole_r1_sim.registry import TaskSpec
 from sole_r1_sim.render import CameraRig, RenderSettings
-
-import mujoco  # noqa: E402  (after render, which sets MUJOCO_GL)
 
 LOG = logging.getLogger(__name__)
 FINGER_TRAVEL = 0.08  # metres between Panda fingers when fully open (two joints of 0.04 each)

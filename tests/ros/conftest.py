@@ -16,7 +16,7 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 
-from sole_r1_ros import conventions as conv
+from sole_r1_ros.ros import conventions as conv
 
 SOLE_R1 = str(Path(sys.executable).with_name("sole-r1"))
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image
 
-from sole_r1_ros.camera_pipeline import CropResize, FrameError, LatestFrameGrabber
-from sole_r1_ros.images import image_to_numpy
+from sole_r1_ros.logic.cameras import CropResize, FrameError, LatestFrameGrabber
+from sole_r1_ros.ros.images import image_to_numpy
 
 RED_BGR, BLUE_BGR = (0, 0, 255), (255, 0, 0)
 

@@ -7,7 +7,7 @@ from .conftest import SOLE_R1
 def test_graph_and_echo_on_a_running_graph(ros, launch_graph):
     from sensor_msgs.msg import Image
 
-    from sole_r1_ros import conventions as conv
+    from sole_r1_ros.ros import conventions as conv
     frames = ros.collect(Image, conv.WRIST_IMAGE, conv.SENSOR_QOS)
     launch_graph("video_replay", rate=10.0)
     ros.wait_for(lambda: frames, 30, "the graph to publish")

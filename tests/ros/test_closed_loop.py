@@ -7,7 +7,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 
 from sole_r1.msg import EEDeltaCommand, ProgressEstimate
-from sole_r1_ros import conventions as conv
+from sole_r1_ros.ros import conventions as conv
 
 LEARNER = "image_size=64 batch_size=16 num_seed_steps=60 num_expl_steps=60"
 

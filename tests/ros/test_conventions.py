@@ -6,8 +6,8 @@ import rclpy
 from rclpy.parameter import Parameter
 from std_msgs.msg import Bool
 
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.conventions import ParameterError, param
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.conventions import ParameterError, param
 
 
 @dataclasses.dataclass

@@ -18,7 +18,7 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from sole_r1.msg import EEDeltaCommand
-from sole_r1_ros import conventions as conv
+from sole_r1_ros.ros import conventions as conv
 
 from .conftest import LaunchedGraph, RosHarness
 from .franka_testlib import command, finger_width, franka_msgs_env, latest_position, publish_for

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from sole_r1_ros.franka import (FrankaBridgeConfig, FrankaBridgeLogic, GripperAction, GripperConfig,
-                                GripperHysteresis, RobotMode, compute_target_pose, parse_robot_mode)
-from sole_r1_ros.franka.logic import quat_from_rotvec, quat_multiply, quat_to_rotvec
-from sole_r1_ros.safety import CommandDelta
+from sole_r1_ros.logic.franka import (FrankaBridgeConfig, FrankaBridgeLogic, GripperAction, GripperConfig,
+                                      GripperHysteresis, RobotMode, compute_target_pose, parse_robot_mode)
+from sole_r1_ros.logic.franka.bridge import quat_from_rotvec, quat_multiply, quat_to_rotvec
+from sole_r1_ros.logic.safety import CommandDelta
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DOWN = np.array([1.0, 0.0, 0.0, 0.0])          # flange pointing down: 180 deg about x (xyzw)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from sole_r1_ros.franka.robot_mode import RobotMode
-from sole_r1_ros.twin.twin import READY_POSE, FrankaTwin, TwinConfig
+from sole_r1_ros.logic.franka.robot_mode import RobotMode
+from sole_r1_ros.logic.franka.twin import READY_POSE, FrankaTwin, TwinConfig
 
 DOWN = np.array([1.0, 0.0, 0.0, 0.0])     # x, y, z, w: Rx(pi), the Franka EE pointing at the table
 

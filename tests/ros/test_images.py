@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
-from sole_r1_ros.images import (ImageConversionError, camera_info_from_fov, image_to_numpy, numpy_to_image,
-                                scale_camera_info)
+from sole_r1_ros.ros.images import (ImageConversionError, camera_info_from_fov, image_to_numpy, numpy_to_image,
+                                    scale_camera_info)
 
 RNG = np.random.default_rng(0)
 CASES = {
@@ -104,5 +104,5 @@ def test_camera_info_from_fov_and_scaling():
 
 def test_numpy_path_is_used_without_cv_bridge():
     # The wheels here have no cv_bridge: this proves the suite exercises the numpy implementation.
-    import sole_r1_ros.images as images
+    import sole_r1_ros.ros.images as images
     assert ("cv_bridge" in sys.modules) == (images._BRIDGE is not None)

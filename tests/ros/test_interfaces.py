@@ -9,8 +9,8 @@ from rclpy.serialization import deserialize_message, serialize_message
 
 from sole_r1.msg import EEDeltaCommand, EpisodeInfo, ProgressEstimate
 from sole_r1.srv import QueryProgress, ResetEpisode
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.images import numpy_to_image
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.images import numpy_to_image
 
 PEER = Path(__file__).with_name("peers") / "interface_peer.py"
 

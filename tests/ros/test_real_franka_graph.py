@@ -11,9 +11,9 @@ import yaml
 from geometry_msgs.msg import PoseStamped
 
 from sole_r1.msg import EEDeltaCommand
-from sole_r1_ros import conventions as conv
-from sole_r1_ros import franka_interfaces as fi
-from sole_r1_ros.franka import GripperConfig
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros import franka_interfaces as fi
+from sole_r1_ros.logic.franka import GripperConfig
 from sole_r1_ros.runner.graph import GraphError, resolve_graph
 
 from .franka_testlib import franka_msgs_env
@@ -80,7 +80,7 @@ def test_graph_parameters_are_parameters_the_nodes_declare(node, module, configs
                                                                         "use_fake_hardware": "true"}).nodes}
     loaded = importlib.import_module(module)
     if module.endswith("safety_gate"):
-        loaded = [loaded, importlib.import_module("sole_r1_ros.safety.gate")]
+        loaded = [loaded, importlib.import_module("sole_r1_ros.logic.safety.gate")]
     else:
         loaded = [loaded]
     declared = {"device"} if node == "shoulder_camera" else set()   # declared by the camera node itself

@@ -6,9 +6,9 @@ import dataclasses
 import numpy as np
 import yaml
 
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.franka import FrankaBridgeConfig, GripperConfig
-from sole_r1_ros.safety import SafetyConfig
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.logic.franka import FrankaBridgeConfig, GripperConfig
+from sole_r1_ros.logic.safety import SafetyConfig
 
 
 def load_params(repo_root, node: str) -> dict:

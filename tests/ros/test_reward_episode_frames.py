@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from sole_r1_ros.reward.episode_frames import EXTERNAL, WRIST, EpisodeFrames, EpisodeFramesConfig
+from sole_r1_ros.logic.reward.episode_frames import EXTERNAL, WRIST, EpisodeFrames, EpisodeFramesConfig
 
 MS = 1_000_000  # nanoseconds
 

@@ -4,8 +4,8 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from visualization_msgs.msg import Marker
 
 from sole_r1.msg import ProgressEstimate
-from sole_r1_ros.reward import markers
-from sole_r1_ros.reward.stats import DiagnosticsSnapshot
+from sole_r1_ros.ros import markers
+from sole_r1_ros.logic.reward.stats import DiagnosticsSnapshot
 
 
 def estimate(progress: float, valid: bool = True, reasoning: str = "", privileged: bool = False):

@@ -17,10 +17,10 @@ from sole_r1.msg import EpisodeInfo, ProgressEstimate
 from sole_r1.srv import QueryProgress
 from sole_r1_model.frames import split_side_by_side
 from sole_r1_model.rewarders.oracle import OracleRewarder
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.conventions import ParameterError
-from sole_r1_ros.frame_reader import FrameReader
-from sole_r1_ros.images import numpy_to_image
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.conventions import ParameterError
+from sole_r1_ros.logic.frame_reader import FrameReader
+from sole_r1_ros.ros.images import numpy_to_image
 from sole_r1_ros.nodes.reward_node import RewardNode
 
 from .peers.failing_rewarder import FailingRewarder, RecordingRewarder

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from sole_r1_model.rewarders.oracle import OracleRewarder
-from sole_r1_ros.reward import stats as kinds
-from sole_r1_ros.reward.episode_frames import EXTERNAL, WRIST
-from sole_r1_ros.reward.session import RewarderCallError, RewardSession, RewardSessionConfig
+from sole_r1_ros.logic.reward import stats as kinds
+from sole_r1_ros.logic.reward.episode_frames import EXTERNAL, WRIST
+from sole_r1_ros.logic.reward.session import RewarderCallError, RewardSession, RewardSessionConfig
 
 from .peers.failing_rewarder import FailingRewarder, RecordingRewarder
 
@@ -213,7 +213,7 @@ def test_bad_session_config_is_rejected(kwargs, message):
 
 
 def test_rewarder_options_override_the_resolved_config_and_bad_ones_are_named():
-    from sole_r1_ros.reward.rewarder_loading import load_rewarder
+    from sole_r1_ros.logic.reward.rewarder_loading import load_rewarder
 
     rewarder = load_rewarder("openai", "{timeout_s: 5.0, max_new_tokens: 64}")
     assert rewarder.config.timeout_s == 5.0 and rewarder.config.max_new_tokens == 64

@@ -8,8 +8,8 @@ import pytest
 from sensor_msgs.msg import CameraInfo, Image
 
 from sole_r1.msg import EpisodeInfo
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.images import image_to_numpy
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.images import image_to_numpy
 from sole_r1_ros.runner.graph import GraphError, params_file_content, resolve_graph
 
 

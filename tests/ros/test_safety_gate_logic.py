@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from sole_r1_ros.franka.robot_mode import RobotMode
-from sole_r1_ros.safety import CommandDelta, SafetyConfig, SafetyGate
+from sole_r1_ros.logic.franka.robot_mode import RobotMode
+from sole_r1_ros.logic.safety import CommandDelta, SafetyConfig, SafetyGate
 
 CONFIG = dict(camera_timeout_s=0.5, proprio_timeout_s=0.2, reward_timeout_s=3.0, command_timeout_s=0.4,
               max_translation_m=0.02, max_rotation_rad=0.1, workspace_min=(0.3, -0.2, 0.05),

@@ -12,9 +12,9 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from sole_r1.msg import EEDeltaCommand, ProgressEstimate
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.images import numpy_to_image
-from sole_r1_ros.msg_convert import pose_from_arrays
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.images import numpy_to_image
+from sole_r1_ros.ros.msg_convert import pose_from_arrays
 
 PARAMS = {"camera_timeout_s": 0.4, "proprio_timeout_s": 0.4, "reward_timeout_s": 0.8, "command_timeout_s": 0.6,
           "max_command_rate_hz": 100.0, "hold_rate_hz": 20.0, "diagnostics_period_s": 0.2,

@@ -10,9 +10,9 @@ from sensor_msgs.msg import Image
 
 from sole_r1.msg import EEDeltaCommand, EpisodeInfo, ProgressEstimate
 from sole_r1.srv import ResetEpisode
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.images import image_to_numpy
-from sole_r1_ros.msg_convert import pose_to_arrays
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.images import image_to_numpy
+from sole_r1_ros.ros.msg_convert import pose_to_arrays
 
 
 def _start(**params):

@@ -1,7 +1,7 @@
 """camera_opencv: one camera (OpenCV / V4L2 device, or a video file standing in for one) -> Image + CameraInfo.
 
 Publishes `/cameras/<name>/image_raw` (rgb8) and `/cameras/<name>/camera_info` at `fps`, each frame cropped and
-resized like SERL's Franka envs (sole_r1_ros.camera_pipeline). `device` is a V4L2 index ("0"), a device path
+resized like SERL's Franka envs (sole_r1_ros.logic.cameras). `device` is a V4L2 index ("0"), a device path
 (prefer the stable `/dev/v4l/by-id/...`), or a video file (replayed at `fps`, looping). Live devices are read by
 a background thread that keeps only the newest frame; a device that stops delivering is reopened every
 `reopen_period_s` (the safety gate's camera watchdog holds the robot meanwhile).
@@ -24,10 +24,10 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.camera_pipeline import CropResize, FrameError, LatestFrameGrabber, fov_intrinsics
-from sole_r1_ros.conventions import ParameterError, param
-from sole_r1_ros.images import camera_info_from_intrinsics, numpy_to_image
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.logic.cameras import CropResize, FrameError, LatestFrameGrabber, fov_intrinsics
+from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.ros.images import camera_info_from_intrinsics, numpy_to_image
 
 
 @dataclasses.dataclass

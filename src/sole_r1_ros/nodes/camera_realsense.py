@@ -1,5 +1,5 @@
 """camera_realsense: an Intel RealSense colour stream -> Image + CameraInfo, through the same crop/resize/publish
-path as camera_opencv (sole_r1_ros.camera_pipeline, CameraNode).
+path as camera_opencv (sole_r1_ros.logic.cameras, CameraNode).
 
 pyrealsense2 is imported only when the node starts, so nothing else needs it; when it is missing the node stops
 at once with a message saying how to install it or which backend to use instead. `device` is the camera's serial
@@ -11,8 +11,8 @@ from typing import Optional
 
 import numpy as np
 
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.conventions import ParameterError
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.conventions import ParameterError
 from sole_r1_ros.nodes.camera_opencv import CameraConfig, CameraNode
 
 INSTALL_HINT = ("pyrealsense2 is not installed: `pip install pyrealsense2` (Intel's wheels, x86_64/aarch64 Linux) "

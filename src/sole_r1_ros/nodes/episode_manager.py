@@ -23,10 +23,10 @@ from std_msgs.msg import Bool
 
 from sole_r1.msg import EEDeltaCommand, EpisodeInfo, ProgressEstimate
 from sole_r1.srv import ResetEpisode
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.conventions import param
-from sole_r1_ros.episode_log import EpisodeLog, EpisodeSummary
-from sole_r1_ros.images import ImageConversionError, image_to_numpy
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.conventions import param
+from sole_r1_ros.logic.episode_log import EpisodeLog, EpisodeSummary
+from sole_r1_ros.ros.images import ImageConversionError, image_to_numpy
 
 
 @dataclasses.dataclass

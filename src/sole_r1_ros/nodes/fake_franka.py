@@ -1,6 +1,6 @@
 """fake_franka: a MuJoCo twin of a Franka + Hand that serves the franka_ros2 interfaces franka_bridge uses.
 
-Served (same names, types and behaviour as franka_ros2, defaults in sole_r1_ros.franka_interfaces):
+Served (same names, types and behaviour as franka_ros2, defaults in sole_r1_ros.ros.franka_interfaces):
 - FrankaRobotState on the robot-state topic at `state_rate_hz` (robot_mode, o_t_ee, o_t_ee_d, joint states);
   finger joint states on `/franka_gripper/joint_states`;
 - the Cartesian impedance controller's target-pose subscription (PoseStamped, base frame);
@@ -27,11 +27,11 @@ from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 
-from sole_r1_ros import conventions as conv
-from sole_r1_ros import franka_interfaces as fi
-from sole_r1_ros.conventions import ParameterError, param
-from sole_r1_ros.images import camera_info_from_fov, numpy_to_image
-from sole_r1_ros.msg_convert import pose_from_arrays, pose_to_arrays
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros import franka_interfaces as fi
+from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.ros.images import camera_info_from_fov, numpy_to_image
+from sole_r1_ros.ros.msg_convert import pose_from_arrays, pose_to_arrays
 
 MAX_CATCH_UP_S = 0.05       # at most this much simulated time per tick, however late the tick is
 
@@ -75,8 +75,8 @@ class FakeFranka(Node):
         self.config = cfg = conv.declare_config(self, FakeFrankaConfig)
         self.msgs = fi.load_franka_msgs()
         # Imported here so that a missing franka_msgs is reported before the (slower) MuJoCo start.
-        from sole_r1_ros.twin.scene import SceneConfig
-        from sole_r1_ros.twin.twin import FrankaTwin, TwinConfig
+        from sole_r1_sim.twin.scene import SceneConfig
+        from sole_r1_ros.logic.franka.twin import FrankaTwin, TwinConfig
 
         scene = SceneConfig(cube_position=tuple(cfg.cube_position), image_width=cfg.image_width,
                             image_height=cfg.image_height, detailed_meshes=cfg.detailed_meshes)

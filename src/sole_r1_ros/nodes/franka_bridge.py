@@ -12,7 +12,7 @@ Services: /franka_bridge/error_recovery and /franka_bridge/home_gripper (std_srv
      bridge never recovers or homes by itself), /episode/reset (ResetEpisode: move slowly to the reset pose, open).
 
 All the decisions (target = measured pose + scaled, limited delta; gripper hysteresis; hold latch; which robot modes
-allow motion or recovery) are in sole_r1_ros.franka.FrankaBridgeLogic; this node only translates messages.
+allow motion or recovery) are in sole_r1_ros.logic.franka.FrankaBridgeLogic; this node only translates messages.
 """
 from __future__ import annotations
 
@@ -33,15 +33,15 @@ from std_srvs.srv import Trigger
 
 from sole_r1.msg import EEDeltaCommand, EpisodeInfo
 from sole_r1.srv import ResetEpisode
-from sole_r1_ros import conventions as conv
-from sole_r1_ros import franka_interfaces as fi
-from sole_r1_ros.conventions import ParameterError, param
-from sole_r1_ros.franka import FrankaBridgeConfig, FrankaBridgeLogic, GripperAction, GripperConfig
-from sole_r1_ros.franka.logic import (FRANKA_HAND_MAX_WIDTH_M, MOTION_MODES, compute_target_pose, quat_conjugate,
-                                      quat_multiply, quat_normalize, quat_to_rotvec)
-from sole_r1_ros.franka.robot_mode import STOP_MODES
-from sole_r1_ros.msg_convert import command_from_msg, pose_from_arrays
-from sole_r1_ros.safety.command import CommandDelta
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros import franka_interfaces as fi
+from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.logic.franka import FrankaBridgeConfig, FrankaBridgeLogic, GripperAction, GripperConfig
+from sole_r1_ros.logic.franka.bridge import (FRANKA_HAND_MAX_WIDTH_M, MOTION_MODES, compute_target_pose, quat_conjugate,
+                                             quat_multiply, quat_normalize, quat_to_rotvec)
+from sole_r1_ros.logic.franka.robot_mode import STOP_MODES
+from sole_r1_ros.ros.msg_convert import command_from_msg, pose_from_arrays
+from sole_r1_ros.logic.safety.command import CommandDelta
 
 _B, _G = FrankaBridgeConfig(), GripperConfig()    # the one place the motion and gripper defaults live
 

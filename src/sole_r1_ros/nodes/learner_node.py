@@ -26,15 +26,15 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray
 
 from sole_r1.msg import EEDeltaCommand, EpisodeInfo, ProgressEstimate
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.conventions import ParameterError, param
-from sole_r1_ros.images import ImageConversionError, image_to_numpy
-from sole_r1_ros.learning.config import AgentConfig
-from sole_r1_ros.learning.obs import PROPRIO, image_to_chw
-from sole_r1_ros.learning.online import OnlineLearner
-from sole_r1_ros.learning.reward import RewardConfig
-from sole_r1_ros.msg_convert import command_to_msg, pose_to_arrays
-from sole_r1_ros.safety.command import CommandDelta
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.ros.images import ImageConversionError, image_to_numpy
+from sole_r1_rl.config import AgentConfig
+from sole_r1_rl.obs import PROPRIO, image_to_chw
+from sole_r1_rl.online import OnlineLearner
+from sole_r1_rl.reward import RewardConfig
+from sole_r1_ros.ros.msg_convert import command_to_msg, pose_to_arrays
+from sole_r1_ros.logic.safety.command import CommandDelta
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@ Subscribes the shoulder and wrist cameras and /episode/info (a new episode reset
 asks the rewarder on a worker thread (async: at `query_rate` Hz, one query in flight; lockstep: every
 `reward_every`-th frame pair, stamped with that pair's stamp); publishes /reward/progress on every answer, rviz
 markers on /reward/markers, /diagnostics at 1 Hz, and serves /reward/query (QueryProgress) in its own callback
-group. The logic lives in sole_r1_ros.reward.RewardSession; this node only translates messages and timers.
+group. The logic lives in sole_r1_ros.logic.reward.RewardSession; this node only translates messages and timers.
 """
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ from visualization_msgs.msg import MarkerArray
 from sole_r1.msg import EpisodeInfo, ProgressEstimate
 from sole_r1.srv import QueryProgress
 from sole_r1_model.rewarder import Rewarder
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.conventions import ParameterError, param
-from sole_r1_ros.images import ImageConversionError, image_to_numpy
-from sole_r1_ros.reward import markers
-from sole_r1_ros.reward.episode_frames import EXTERNAL, WRIST, EpisodeFramesConfig
-from sole_r1_ros.reward.rewarder_loading import load_rewarder
-from sole_r1_ros.reward.session import MODES, Estimate, RewarderCallError, RewardSession, RewardSessionConfig
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.ros.images import ImageConversionError, image_to_numpy
+from sole_r1_ros.ros import markers
+from sole_r1_ros.logic.reward.episode_frames import EXTERNAL, WRIST, EpisodeFramesConfig
+from sole_r1_ros.logic.reward.rewarder_loading import load_rewarder
+from sole_r1_ros.logic.reward.session import MODES, Estimate, RewarderCallError, RewardSession, RewardSessionConfig
 
 DIAGNOSTICS_PERIOD = 1.0    # seconds
 TIMEOUT_CHECK_PERIOD = 0.1  # seconds: how late a timeout may be noticed

@@ -20,10 +20,10 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
 from sole_r1.msg import EEDeltaCommand, ProgressEstimate
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.conventions import param
-from sole_r1_ros.msg_convert import command_from_msg, command_to_msg, pose_to_arrays
-from sole_r1_ros.safety.gate import GateDecision, SafetyConfig, SafetyGate
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.conventions import param
+from sole_r1_ros.ros.msg_convert import command_from_msg, command_to_msg, pose_to_arrays
+from sole_r1_ros.logic.safety.gate import GateDecision, SafetyConfig, SafetyGate
 
 
 @dataclasses.dataclass

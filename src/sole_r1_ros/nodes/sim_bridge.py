@@ -25,10 +25,10 @@ from std_msgs.msg import Float64MultiArray
 
 from sole_r1.msg import EEDeltaCommand, EpisodeInfo, ProgressEstimate
 from sole_r1.srv import ResetEpisode
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.conventions import ParameterError, param
-from sole_r1_ros.images import camera_info_from_fov, numpy_to_image
-from sole_r1_ros.msg_convert import pose_from_arrays
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.ros.images import camera_info_from_fov, numpy_to_image
+from sole_r1_ros.ros.msg_convert import pose_from_arrays
 
 
 @dataclasses.dataclass

@@ -15,9 +15,9 @@ from rclpy.time import Time
 from sensor_msgs.msg import Image
 
 from sole_r1.msg import ProgressEstimate
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.conventions import param
-from sole_r1_ros.images import ImageConversionError, image_to_numpy
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.conventions import param
+from sole_r1_ros.ros.images import ImageConversionError, image_to_numpy
 
 
 @dataclasses.dataclass

@@ -17,10 +17,10 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from sole_r1.msg import EpisodeInfo
 from sole_r1_model.frames import split_side_by_side
-from sole_r1_ros import conventions as conv
-from sole_r1_ros.conventions import ParameterError, param
-from sole_r1_ros.frame_reader import FrameReader
-from sole_r1_ros.images import camera_info_from_fov, numpy_to_image
+from sole_r1_ros.ros import conventions as conv
+from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.logic.frame_reader import FrameReader
+from sole_r1_ros.ros.images import camera_info_from_fov, numpy_to_image
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@ from rclpy.node import Node
 
 from sole_r1.msg import EEDeltaCommand, EpisodeInfo, ProgressEstimate
 from sole_r1.srv import ResetEpisode
-from sole_r1_ros import conventions as conv
+from sole_r1_ros.ros import conventions as conv
 
 
 class Peer(Node):

@@ -1,0 +1,113 @@
+"""In-process trainer: query cadence, rewarder failures that never stop the loop, episode log, checkpoint/resume,
+and the Meta-World smoke run through the command line."""
+import csv
+import json
+import os
+
+import numpy as np
+
+from .learner_testlib import TinyReachEnv, tiny_config
+from sole_r1_model.rewarder import ProgressResult, Rewarder
+from sole_r1_rl.reward import RewardConfig
+from sole_r1_rl.trainer import Trainer, TrainerConfig
+
+
+class FlakyOracle(Rewarder):
+    """Privileged progress, but every third answer is invalid (carrying a wild value the shaper must ignore)."""
+
+    name, privileged = "flaky_oracle", True
+
+    def __init__(self):
+        self.calls = []
+
+    def _score(self, queries):
+        results = []
+        for query in queries:
+            self.calls.append((query.query_index, query.stamp, query.previous_progress))
+            valid = len(self.calls) % 3 != 0
+            results.append(ProgressResult(progress=query.privileged_progress if valid else 99.0, valid=valid))
+        return results
+
+
+class BrokenRewarder(Rewarder):
+    """Raises on every call, like a dead reward server."""
+
+    name = "broken"
+
+    def _score(self, queries):
+        raise ConnectionError("reward server unreachable")
+
+
+def _trainer(tmp_path, rewarder, steps=60, **agent):
+    config = TrainerConfig(steps=steps, out=str(tmp_path), query_every=5, max_episode_steps=20, progress_bar=False,
+                           checkpoint_every=10_000, reward=RewardConfig())
+    agent_config = tiny_config(num_seed_steps=10, update_every_steps=2, num_expl_steps=15, **agent)
+    return Trainer(config, agent_config, env=TinyReachEnv(16), rewarder=rewarder)
+
+
+def _rows(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_loop_queries_every_k_steps_logs_episodes_and_updates(tmp_path):
+    rewarder = FlakyOracle()
+    trainer = _trainer(tmp_path, rewarder)
+    counters = trainer.run()
+    assert (counters.env_steps, counters.episodes) == (60, 3)
+    assert counters.updates == len(range(10, 60, 2))
+    # queries at episode steps 5, 10, 15, 20 with indices 1..4; previous progress = own last valid answer
+    assert [(index, stamp) for index, stamp, _ in rewarder.calls[:4]] == [(1, 5.0), (2, 10.0), (3, 15.0), (4, 20.0)]
+    # query 3 is invalid, so query 4 is told the answer of query 2 again, never the invalid 99
+    assert rewarder.calls[0][2] == 0.0 and rewarder.calls[3][2] == rewarder.calls[2][2] != 99.0
+    rows = _rows(tmp_path / "episodes.csv")
+    assert [int(r["length"]) for r in rows] == [20, 20, 20]
+    assert sum(int(r["invalid_estimates"]) for r in rows) == 4           # calls 3, 6, 9, 12
+    assert all(r["true_success"] in ("0", "1") for r in rows)
+    assert len(trainer.replay) == 60 and trainer.replay.num_episodes == 3
+    returns = [float(r["return"]) for r in rows]
+    assert all(0.0 <= value <= 20.0 for value in returns)                # progress/100 per step, never 0.99 * 20
+    assert (tmp_path / "learning_curve.png").exists() and (tmp_path / "checkpoint.pt").exists()
+    manifest = [json.loads(line) for line in open(tmp_path / "replay" / "manifest.jsonl")]
+    assert [m["length"] for m in manifest] == [20, 20, 20] and not any(m["terminal"] for m in manifest)
+    assert trainer.env.resets == [0, 1, 2, 3]
+
+
+def test_a_failing_rewarder_never_stops_the_loop_and_yields_no_transitions(tmp_path):
+    trainer = _trainer(tmp_path, BrokenRewarder(), steps=40)
+    counters = trainer.run()
+    assert counters.env_steps == 40 and counters.episodes == 2 and counters.updates == 0
+    assert trainer.counts["rewarder_errors"] == 8 and len(trainer.replay) == 0
+    rows = _rows(tmp_path / "episodes.csv")
+    assert [int(r["dropped_steps"]) for r in rows] == [20, 20] and rows[0]["final_progress"] == ""
+
+
+def test_resume_continues_counters_replay_and_episode_log(tmp_path):
+    _trainer(tmp_path, FlakyOracle(), steps=40).run()
+    resumed = _trainer(tmp_path, FlakyOracle(), steps=80)
+    assert resumed.counters.env_steps == 40 and len(resumed.replay) == 40
+    counters = resumed.run()
+    assert (counters.env_steps, counters.episodes) == (80, 4)
+    assert [int(r["episode"]) for r in _rows(tmp_path / "episodes.csv")] == [1, 2, 3, 4]
+    assert resumed.env.resets == [2, 3, 4]   # episode seeds continue after the restored episode count
+
+
+def test_metaworld_reach_smoke_run_with_the_oracle_through_the_cli(tmp_path):
+    from sole_r1_rl.trainer import main
+
+    out = tmp_path / "run"
+    code = main(["--suite", "metaworld", "--task", "reach-v3", "--rewarder", "oracle", "--steps", "200",
+                 "--out", str(out), "--image-size", "64", "--max-episode-steps", "100", "--no-progress",
+                 "--threads", "1", "--set", "batch_size=16", "--set", "hidden_dim=64", "--set", "num_seed_steps=150",
+                 "--set", "num_expl_steps=100", "--set", "update_every_steps=10"])
+    assert code == 0
+    rows = _rows(out / "episodes.csv")
+    assert [int(r["length"]) for r in rows] == [100, 100]
+    assert all(r["true_success"] in ("0", "1") and int(r["valid_estimates"]) == 10 for r in rows)
+    assert all(np.isfinite(float(r["return"])) and float(r["steps_per_s"]) > 0 for r in rows)
+    import torch
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert checkpoint["counters"] == {"env_steps": 200, "updates": 5, "episodes": 2}
+    assert (out / "learning_curve.png").stat().st_size > 1000
+    assert len([line for line in open(out / "replay" / "manifest.jsonl")]) == 2
+    assert os.path.exists(out / "agent.yaml")
