@@ -32,7 +32,8 @@ def overrides_for(steps: int, learn: bool) -> str:
 def in_process(steps: int, out: str, learn: bool) -> dict:
     """Env steps/s (per-episode wall times) and updates of the in-process trainer."""
     from sole_r1_rl.config import AgentConfig
-    from sole_r1_rl.trainer import Trainer, TrainerConfig
+    from sole_r1_rl.run_config import TrainerConfig
+    from sole_r1_rl.trainer import Trainer
 
     overrides = dict(item.split("=") for item in overrides_for(steps, learn).split())
     agent = AgentConfig.preset("serl", **{k: int(v) for k, v in overrides.items()})

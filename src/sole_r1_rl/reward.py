@@ -35,6 +35,8 @@ import logging
 import math
 from typing import Any, Optional
 
+from sole_r1_config import param
+
 LOG = logging.getLogger(__name__)
 
 
@@ -42,16 +44,19 @@ LOG = logging.getLogger(__name__)
 class RewardConfig:
     """How progress estimates become rewards (see module docstring for the default's justification)."""
 
-    mode: str = "interpolate"                     # "interpolate" | "hold_last"
-    reward: str = "progress"                      # "progress" | "delta"
-    scale: float = 0.01                           # reward per percent of progress (0.01: progress/100)
-    first_frame_progress: Optional[float] = 0.0   # progress of o_0 (official: 0 % with no call); None: unknown
+    mode: str = param("interpolate", "progress between estimates: interpolate or hold_last",
+                      choices=("interpolate", "hold_last"))
+    kind: str = param("progress", "reward = scale * progress, or scale * its change since the last step",
+                      choices=("progress", "delta"))
+    scale: float = param(0.01, "reward per percent of progress (0.01: progress/100)", low=1e-9)
+    first_frame_progress: Optional[float] = param(0.0, "progress of the first frame (official: 0 %, no model "
+                                                  "call); unset: unknown", low=-100.0, high=100.0)
 
     def __post_init__(self) -> None:
         if self.mode not in ("interpolate", "hold_last"):
             raise ValueError(f"RewardConfig.mode must be 'interpolate' or 'hold_last', got {self.mode!r}")
-        if self.reward not in ("progress", "delta"):
-            raise ValueError(f"RewardConfig.reward must be 'progress' or 'delta', got {self.reward!r}")
+        if self.kind not in ("progress", "delta"):
+            raise ValueError(f"RewardConfig.kind must be 'progress' or 'delta', got {self.kind!r}")
         if not (math.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"RewardConfig.scale must be a positive number, got {self.scale}")
         if self.first_frame_progress is not None and not -100.0 <= self.first_frame_progress <= 100.0:
@@ -120,7 +125,7 @@ class ProgressRewardShaper:
     # -- internals
     def _release(self, final: bool) -> list:
         out = []
-        delta = self.config.reward == "delta"
+        delta = self.config.kind == "delta"
         while self._pending:
             index, payload = self._pending[0]
             needed = [index, index + 1] if delta else [index + 1]

@@ -10,7 +10,8 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from sole_r1_sim.contract import ACTION_DIM, ActionScale, ManipulationEnv, Observation, Proprio, validate_action  # noqa: E402,E501
-from sole_r1_sim.registry import TaskSpec, list_tasks, make_env  # noqa: E402
+from sole_r1_sim.registry import list_tasks, make_env  # noqa: E402
+from sole_r1_sim.task import TaskSpec  # noqa: E402
 
 __all__ = [
     "ACTION_DIM",

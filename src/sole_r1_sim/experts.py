@@ -2,7 +2,7 @@
 
 An expert is any object with `reset()` and `act(env, obs) -> (7,) action` in the contract's normalised action
 space. Meta-World experts wrap the suite's own `metaworld.policies`; RoboSuite experts are waypoint scripts
-(`sole_r1_sim.robosuite_experts`). Variants turn an expert into data for reward-model evaluation and synthesis:
+(`sole_r1_sim.experts_robosuite`). Variants turn an expert into data for reward-model evaluation and synthesis:
 `noisy(expert, sigma)` (perturbed, usually still succeeds), `stall_after(expert, fraction)` (stops moving part way:
 progress plateaus), `random_policy()` and `do_nothing()` (progress stays near 0). `rollout` records the privileged
 progress and success at every step next to the frames, so each trajectory carries its ground-truth progress.
@@ -60,7 +60,7 @@ def make_expert(suite: str, task: str) -> Expert:
     if suite == "metaworld":
         return MetaWorldExpert(task)
     if suite == "robosuite":
-        from sole_r1_sim.robosuite_experts import ROBOSUITE_EXPERTS
+        from sole_r1_sim.experts_robosuite import ROBOSUITE_EXPERTS
 
         if task not in ROBOSUITE_EXPERTS:
             raise KeyError(f"no scripted RoboSuite expert for '{task}'; have {sorted(ROBOSUITE_EXPERTS)}")

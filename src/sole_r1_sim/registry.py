@@ -1,62 +1,29 @@
 """Task registry: `make_env(suite, task)` and `list_tasks(suite)`, backed by `config/tasks/<suite>.yaml`.
 
-Meta-World and RoboSuite are built here; ManiSkill and LIBERO live in `sole_r1_sim.maniskill` /
-`sole_r1_sim.libero`, imported only when asked for (each exposes `make(task, *, image_size, seed, tuned, **kw)` and
+Meta-World and RoboSuite are built here; ManiSkill and LIBERO live in `sole_r1_sim.maniskill_env` /
+`sole_r1_sim.libero_env`, imported only when asked for (each exposes `make(task, *, image_size, seed, tuned, **kw)` and
 `TASKS`), so a missing optional suite never breaks the others.
-The config directory is `<repo>/config` (the package is installed editable) unless `SOLE_R1_CONFIG_DIR` names
-another one.
+The config directory is found by `sole_r1_config.config_dir()` ($SOLE_R1_CONFIG_DIR, the source checkout, or the
+installed ROS package's share/sole_r1/config).
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
-import os
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
+from sole_r1_config.paths import CONFIG_DIR_ENV, config_dir
+
 from sole_r1_sim.contract import ManipulationEnv
 from sole_r1_sim.render import CameraSpec
+from sole_r1_sim.task import TaskSpec
 
-CONFIG_DIR_ENV = "SOLE_R1_CONFIG_DIR"
 BUILTIN_SUITES = ("metaworld", "robosuite")
-EXTERNAL_SUITES = {"maniskill": "sole_r1_sim.maniskill", "libero": "sole_r1_sim.libero"}
+EXTERNAL_SUITES = {"maniskill": "sole_r1_sim.maniskill_env", "libero": "sole_r1_sim.libero_env"}
 _TASK_KEYS = {"instruction", "max_episode_steps", "camera_preset", "options"}
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskSpec:
-    """Everything the suite env needs to know about one task (from config/tasks/<suite>.yaml)."""
-
-    suite: str
-    name: str
-    instruction: str
-    max_episode_steps: int
-    cameras: tuple[CameraSpec, CameraSpec]          # (shoulder, wrist)
-    camera_preset: str = "default"
-    options: dict = dataclasses.field(default_factory=dict)  # suite-specific (progress family, suite env name, ...)
-
-    def __post_init__(self) -> None:
-        if not self.instruction.strip():
-            raise ValueError(f"task {self.suite}/{self.name}: empty instruction in config/tasks/{self.suite}.yaml")
-        if self.max_episode_steps < 1:
-            raise ValueError(f"task {self.suite}/{self.name}: max_episode_steps must be >= 1")
-        roles = tuple(camera.role for camera in self.cameras)
-        if roles != ("shoulder", "wrist"):
-            raise ValueError(f"task {self.suite}/{self.name}: cameras must be (shoulder, wrist), got {roles}")
-
-
-def config_dir() -> Path:
-    """The directory holding `tasks/*.yaml`: $SOLE_R1_CONFIG_DIR, else <repo>/config."""
-    override = os.environ.get(CONFIG_DIR_ENV)
-    path = Path(override) if override else Path(__file__).resolve().parents[2] / "config"
-    if not (path / "tasks").is_dir():
-        raise FileNotFoundError(
-            f"no tasks/ directory under {path}; set {CONFIG_DIR_ENV} to a config directory containing tasks/*.yaml"
-        )
-    return path
 
 
 @functools.lru_cache(maxsize=None)
@@ -71,7 +38,8 @@ def _load_suite_yaml(path: str) -> dict:
 def _suite_document(suite: str) -> tuple[dict, Path]:
     path = config_dir() / "tasks" / f"{suite}.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"task list for suite '{suite}' not found: {path}")
+        raise FileNotFoundError(f"task list for suite '{suite}' not found: {path} (set {CONFIG_DIR_ENV} to a config "
+                                "directory containing tasks/<suite>.yaml)")
     return _load_suite_yaml(str(path)), path
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from sole_r1_sim import progress as progress_formulas
 from sole_r1_sim.contract import (ActionScale, ManipulationEnv, Observation, Proprio, step_status,
                                   validate_action)
-from sole_r1_sim.registry import TaskSpec
+from sole_r1_sim.task import TaskSpec
 from sole_r1_sim.render import CameraRig, RenderSettings
 
 LOG = logging.getLogger(__name__)

@@ -33,14 +33,14 @@ HELD_DELTA = [0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, -0.3]
     ("interpolate", "progress", INTERPOLATED), ("hold_last", "progress", HELD),
     ("interpolate", "delta", INTERPOLATED_DELTA), ("hold_last", "delta", HELD_DELTA)])
 def test_shaper_modes_match_hand_computed_rewards(mode, reward, expected):
-    rewards, shaper = _run(RewardConfig(mode=mode, reward=reward), {5: (50.0, True), 10: (20.0, True)})
+    rewards, shaper = _run(RewardConfig(mode=mode, kind=reward), {5: (50.0, True), 10: (20.0, True)})
     assert [rewards[i] for i in range(10)] == pytest.approx(expected)
     assert shaper.stats["rewarded_steps"] == 10 and shaper.stats["dropped_steps"] == 0
 
 
 def test_default_is_interpolated_progress_over_100_anchored_at_zero():
     config = RewardConfig()
-    assert (config.mode, config.reward, config.scale, config.first_frame_progress) == ("interpolate", "progress",
+    assert (config.mode, config.kind, config.scale, config.first_frame_progress) == ("interpolate", "progress",
                                                                                        0.01, 0.0)
 
 
@@ -90,7 +90,7 @@ def test_an_episode_without_any_valid_estimate_gives_no_transitions(anchor):
 
 
 def test_delta_rewards_sum_to_the_final_perceived_progress():
-    rewards, _ = _run(RewardConfig(reward="delta"), {3: (10.0, True), 6: (-5.0, True), 9: (30.0, False),
+    rewards, _ = _run(RewardConfig(kind="delta"), {3: (10.0, True), 6: (-5.0, True), 9: (30.0, False),
                                                      10: (60.0, True)})
     assert sum(rewards.values()) == pytest.approx(0.6)
 
@@ -109,7 +109,7 @@ def test_out_of_order_and_non_finite_estimates_are_counted_and_ignored():
 def test_progress_outside_the_model_range_is_clamped_and_bad_configs_are_rejected():
     rewards, _ = _run(RewardConfig(), {10: (250.0, True)})
     assert rewards[9] == pytest.approx(1.0)
-    for bad in (dict(mode="nearest"), dict(reward="log"), dict(scale=0.0), dict(first_frame_progress=150.0)):
+    for bad in (dict(mode="nearest"), dict(kind="log"), dict(scale=0.0), dict(first_frame_progress=150.0)):
         with pytest.raises(ValueError):
             RewardConfig(**bad)
 

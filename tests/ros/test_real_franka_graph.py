@@ -69,9 +69,10 @@ def test_safety_values_agree_with_config_real_franka_yaml(repo_root):
 
 
 @pytest.mark.parametrize("node, module, configs", [
-    ("fake_franka", "sole_r1_ros.nodes.fake_franka", ["FakeFrankaConfig"]),
+    ("fake_franka", "sole_r1_ros.nodes.fake_franka", ["FakeFrankaConfig", "FrankaInterfaceNames"]),
     ("shoulder_camera", "sole_r1_ros.nodes.camera_opencv", ["CameraConfig"]),
-    ("franka_bridge", "sole_r1_ros.nodes.franka_bridge", ["FrankaBridgeParams"]),
+    ("franka_bridge", "sole_r1_ros.nodes.franka_bridge", ["FrankaBridgeNodeConfig", "FrankaInterfaceNames",
+                                                          "FrankaBridgeConfig"]),
     ("safety_gate", "sole_r1_ros.nodes.safety_gate", ["GateNodeConfig", "SafetyConfig"]),
     ("reward_node", "sole_r1_ros.nodes.reward_node", ["RewardNodeConfig"]),
 ])
@@ -82,7 +83,7 @@ def test_graph_parameters_are_parameters_the_nodes_declare(node, module, configs
     if module.endswith("safety_gate"):
         loaded = [loaded, importlib.import_module("sole_r1_ros.logic.safety.gate")]
     else:
-        loaded = [loaded]
+        loaded = [loaded, fi]
     declared = {"device"} if node == "shoulder_camera" else set()   # declared by the camera node itself
     for name in configs:
         cls = next(getattr(m, name) for m in loaded if hasattr(m, name))

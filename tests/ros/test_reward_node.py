@@ -18,7 +18,7 @@ from sole_r1.srv import QueryProgress
 from sole_r1_model.frames import split_side_by_side
 from sole_r1_model.rewarders.oracle import OracleRewarder
 from sole_r1_ros.ros import conventions as conv
-from sole_r1_ros.ros.conventions import ParameterError
+from sole_r1_ros.ros.conventions import ConfigError
 from sole_r1_ros.logic.frame_reader import FrameReader
 from sole_r1_ros.ros.images import numpy_to_image
 from sole_r1_ros.nodes.reward_node import RewardNode
@@ -249,9 +249,9 @@ def test_oracle_gets_privileged_progress_by_frame_stamp(ros, start_node, lift_pa
 
 
 def test_unknown_rewarder_stops_the_node_naming_the_parameter(ros):
-    with pytest.raises(ParameterError, match="parameter 'rewarder' = 'no_such_backend'"):
+    with pytest.raises(ConfigError, match="parameter 'rewarder' = 'no_such_backend'"):
         RewardNode(context=ros.context, parameter_overrides=[Parameter("rewarder", value="no_such_backend")])
-    with pytest.raises(ParameterError, match="rewarder_options must be a YAML mapping"):
+    with pytest.raises(ConfigError, match="rewarder_options must be a YAML mapping"):
         RewardNode(context=ros.context, parameter_overrides=[Parameter("rewarder", value="oracle"),
                                                              Parameter("rewarder_options", value="[1, 2]")])
 

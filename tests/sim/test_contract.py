@@ -84,10 +84,10 @@ def test_external_suites_are_imported_lazily_and_dispatched(monkeypatch):
         calls.update(task=task, image_size=image_size, seed=seed, tuned=tuned, **kwargs)
         return _Env()
 
-    fake = types.ModuleType("sole_r1_sim.maniskill")
+    fake = types.ModuleType("sole_r1_sim.maniskill_env")
     fake.TASKS = ["PickCube-v1"]
     fake.make = make
-    monkeypatch.setitem(sys.modules, "sole_r1_sim.maniskill", fake)
+    monkeypatch.setitem(sys.modules, "sole_r1_sim.maniskill_env", fake)
     assert list_tasks("maniskill") == ["PickCube-v1"]
     env = make_env("maniskill", "PickCube-v1", image_size=(96, 80), seed=3, tuned=False, robot="panda")
     assert isinstance(env, ManipulationEnv)
@@ -95,7 +95,7 @@ def test_external_suites_are_imported_lazily_and_dispatched(monkeypatch):
 
 
 def test_unimportable_external_suite_raises_import_error_naming_the_suite(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sole_r1_sim.libero", None)  # makes the import fail
+    monkeypatch.setitem(sys.modules, "sole_r1_sim.libero_env", None)  # makes the import fail
     with pytest.raises(ImportError, match="libero"):
         list_tasks("libero")
 

@@ -11,8 +11,8 @@ from scipy.stats import spearmanr
 
 from sole_r1_sim.contract import ManipulationEnv
 from sole_r1_sim.experts_maniskill import PickCubeExpert
-from sole_r1_sim.maniskill import TASKS, ManiSkillAssetsMissing, make
-from sole_r1_sim.registry import config_dir
+from sole_r1_sim.maniskill_env import TASKS, ManiSkillAssetsMissing, make
+from sole_r1_config import config_dir
 
 SIZE = (128, 128)
 

@@ -65,7 +65,7 @@ if ! MUJOCO_GL=egl "$venv/bin/python" -c "
 import rclpy, robosuite
 from libero.libero import benchmark
 from sole_r1.msg import ProgressEstimate
-from sole_r1_sim.libero import TASKS
+from sole_r1_sim.libero_env import TASKS
 assert robosuite.__version__ == '1.4.0', robosuite.__version__
 assert benchmark.get_benchmark_dict()['libero_object']().n_tasks == 10
 " >"$smoke_log" 2>&1; then

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from sole_r1_config import config_dir
 from sole_r1_model.composite import VARIANTS
 
 DEFAULT_SOLE_R1_MODEL = "Philip-MIT/SOLE-R1-8B"
@@ -244,14 +245,8 @@ def resolve_spec(spec: Union[str, os.PathLike, dict]) -> tuple[str, RewarderConf
         return text, class_options(text, {})
     if Path(text).expanduser().is_file():
         return load_config_file(text)
-    named = _config_dir() / "rewarders" / f"{text}.yaml"
+    named = config_dir() / "rewarders" / f"{text}.yaml"
     if "/" not in text and named.is_file():
         return load_config_file(named)
     raise ValueError(f"rewarder spec {text!r} is neither a backend ({', '.join(sorted(BACKEND_CONFIGS))}), "
                      f"'module:Class', an existing YAML file, nor a name under {named.parent}")
-
-
-def _config_dir() -> Path:
-    """config/ of the source checkout, unless SOLE_R1_CONFIG_DIR points elsewhere (installed packages)."""
-    override = os.environ.get("SOLE_R1_CONFIG_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[3] / "config"

@@ -12,12 +12,9 @@ parameter. `standby: true` opens nothing and publishes nothing (with use_fake_ha
 """
 from __future__ import annotations
 
-import dataclasses
 import time
-from pathlib import Path
 from typing import Optional
 
-import cv2
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.duration import Duration
@@ -25,111 +22,10 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from sole_r1_ros.ros import conventions as conv
-from sole_r1_ros.logic.cameras import CropResize, FrameError, LatestFrameGrabber, fov_intrinsics
-from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.logic.camera_sources import CameraConfig, open_source
+from sole_r1_ros.logic.cameras import FrameError, LatestFrameGrabber, fov_intrinsics
+from sole_r1_ros.ros.conventions import ConfigError
 from sole_r1_ros.ros.images import camera_info_from_intrinsics, numpy_to_image
-
-
-@dataclasses.dataclass
-class CameraConfig:
-    """Parameters of the camera nodes (both backends)."""
-
-    name: str = param("shoulder", "camera name: topics default to /cameras/<name>/image_raw and camera_info")
-    backend: str = param("opencv", "frame source", choices=("opencv", "realsense"))
-    # Declared by the node itself (init=False): a V4L2 index or a RealSense serial arrives as a YAML integer.
-    device: str = dataclasses.field(default="", init=False)
-    standby: bool = param(False, "open nothing, publish nothing (the view comes from elsewhere, e.g. fake_franka)")
-    image_topic: str = param("", "Image topic (empty: /cameras/<name>/image_raw)")
-    info_topic: str = param("", "CameraInfo topic (empty: /cameras/<name>/camera_info)")
-    frame_id: str = param("", "frame_id of the images (empty: <name>_camera)")
-    width: int = param(640, "capture width requested from the device (0: device default)", low=0, high=8192)
-    height: int = param(480, "capture height requested from the device (0: device default)", low=0, high=8192)
-    fps: float = param(30.0, "publish rate, frames per second", low=0.5, high=240.0)
-    crop: list = param([], "[x, y, width, height] of the captured frame to keep, pixels (empty: all)")
-    output_width: int = param(128, "published image width (0 with output_height 0: the cropped size)", low=0,
-                              high=8192)
-    output_height: int = param(128, "published image height", low=0, high=8192)
-    intrinsics: list = param([], "[fx, fy, cx, cy] of the captured frame (empty: from the device or fovy_deg)")
-    fovy_deg: float = param(60.0, "vertical field of view for CameraInfo when no intrinsics are known", low=1.0,
-                            high=179.0)
-    loop: bool = param(True, "video files: start again at the end")
-    reopen_period_s: float = param(1.0, "reopen a device that delivered nothing for this long, s", low=0.1,
-                                   high=60.0)
-
-    def __post_init__(self) -> None:
-        if not self.name or "/" in self.name:
-            raise ParameterError(f"parameter 'name' must be a plain camera name like 'wrist', got {self.name!r}")
-        self.image_topic = self.image_topic or f"/cameras/{self.name}/image_raw"
-        self.info_topic = self.info_topic or f"/cameras/{self.name}/camera_info"
-        self.frame_id = self.frame_id or f"{self.name}_camera"
-        if self.intrinsics and len(self.intrinsics) != 4:
-            raise ParameterError(f"parameter 'intrinsics' needs [fx, fy, cx, cy], got {self.intrinsics}")
-        try:
-            self.pipeline = CropResize(tuple(self.crop), self.output_width, self.output_height)
-        except ValueError as exc:
-            raise ParameterError(f"parameter 'crop'/'output_width'/'output_height': {exc}") from exc
-
-
-class OpenCVSource:
-    """A cv2.VideoCapture on a V4L2 device or a video file."""
-
-    def __init__(self, config: CameraConfig):
-        self.config = config
-        spec = config.device.strip()
-        if not spec:
-            raise ParameterError("parameter 'device' is empty: give a V4L2 index, /dev/video*, "
-                                 "/dev/v4l/by-id/... or a video file")
-        self.target = int(spec) if spec.isdigit() else spec
-        self.is_file = isinstance(self.target, str) and not self.target.startswith("/dev/")
-        if self.is_file and not Path(self.target).is_file():
-            raise ParameterError(f"parameter 'device': no camera device or video file at {self.target}")
-        self.capture: Optional[cv2.VideoCapture] = None
-        if not self.open():
-            raise ParameterError(
-                f"cannot open camera device {spec!r}: check the path (ls /dev/v4l/by-id/), that your user is in "
-                "the 'video' group, and that no other process holds the camera" if not self.is_file
-                else f"cannot decode video file {spec!r} with OpenCV")
-
-    def open(self) -> bool:
-        """(Re)open the device; True when a first frame could be read."""
-        self.release()
-        capture = cv2.VideoCapture(self.target) if self.is_file else cv2.VideoCapture(self.target, cv2.CAP_V4L2)
-        if not self.is_file:
-            cfg = self.config
-            if cfg.width and cfg.height:
-                capture.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
-                capture.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
-            capture.set(cv2.CAP_PROP_FPS, cfg.fps)
-            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)   # the driver queue is what makes frames stale
-        self.capture = capture
-        return capture.isOpened() and capture.grab()
-
-    def read(self) -> tuple[bool, Optional[np.ndarray]]:
-        """Next BGR frame; a video file starts again at its end when looping."""
-        ok, frame = self.capture.read()
-        if not ok and self.is_file and self.config.loop:
-            self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            ok, frame = self.capture.read()
-        return ok, frame
-
-    def device_intrinsics(self) -> Optional[tuple]:
-        """Factory intrinsics: unknown for V4L2 devices and files."""
-        return None
-
-    def release(self) -> None:
-        """Close the device."""
-        if self.capture is not None:
-            self.capture.release()
-            self.capture = None
-
-
-def open_source(config: CameraConfig):
-    """The frame source for config.backend."""
-    if config.backend == "realsense":
-        from sole_r1_ros.nodes.camera_realsense import RealSenseSource
-
-        return RealSenseSource(config)
-    return OpenCVSource(config)
 
 
 class CameraNode(Node):
@@ -167,7 +63,7 @@ class CameraNode(Node):
                         "serial number (empty: the only connected camera)", read_only=True, dynamic_typing=True)
         value = self.declare_parameter("device", "", descriptor).value
         if isinstance(value, (list, tuple)) or isinstance(value, float):
-            raise ParameterError(f"parameter 'device' = {value!r}: give a device index, path, file or serial number")
+            raise ConfigError(f"parameter 'device' = {value!r}: give a device index, path, file or serial number")
         return "" if value is None else str(value)
 
     def _next_frame(self) -> tuple[Optional[np.ndarray], Optional[float]]:

@@ -10,7 +10,6 @@ bridge's EpisodeInfo (simulator: PRIVILEGED) for logging only.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from pathlib import Path
 from typing import Optional

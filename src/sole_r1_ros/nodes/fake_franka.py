@@ -29,7 +29,7 @@ from std_srvs.srv import Trigger
 
 from sole_r1_ros.ros import conventions as conv
 from sole_r1_ros.ros import franka_interfaces as fi
-from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.ros.conventions import ConfigError, param
 from sole_r1_ros.ros.images import camera_info_from_fov, numpy_to_image
 from sole_r1_ros.ros.msg_convert import pose_from_arrays, pose_to_arrays
 
@@ -38,15 +38,8 @@ MAX_CATCH_UP_S = 0.05       # at most this much simulated time per tick, however
 
 @dataclasses.dataclass
 class FakeFrankaConfig:
-    """Parameters of fake_franka."""
+    """Parameters of fake_franka (it also declares FrankaInterfaceNames, the names franka_bridge uses)."""
 
-    robot_state_topic: str = param(fi.ROBOT_STATE_TOPIC, "franka_msgs/FrankaRobotState output")
-    target_pose_topic: str = param(fi.TARGET_POSE_TOPIC, "PoseStamped target the twin's impedance controller tracks")
-    gripper_joint_states_topic: str = param(fi.GRIPPER_JOINT_STATES_TOPIC, "finger JointState output")
-    gripper_move_action: str = param(fi.GRIPPER_MOVE_ACTION, "franka_msgs/action/Move server")
-    gripper_grasp_action: str = param(fi.GRIPPER_GRASP_ACTION, "franka_msgs/action/Grasp server")
-    gripper_homing_action: str = param(fi.GRIPPER_HOMING_ACTION, "franka_msgs/action/Homing server")
-    error_recovery_action: str = param(fi.ERROR_RECOVERY_ACTION, "franka_msgs/action/ErrorRecovery server")
     arm_id: str = param("fr3", "joint name prefix, as franka_ros2 names them: fr3 or panda")
     base_frame: str = param("base", "frame of poses (the robot base)")
     state_rate_hz: float = param(100.0, "FrankaRobotState rate (physics runs at 1 kHz in between)", low=1.0,
@@ -64,7 +57,7 @@ class FakeFrankaConfig:
     def __post_init__(self) -> None:
         for name in ("start_position", "cube_position"):
             if len(getattr(self, name)) != 3:
-                raise ParameterError(f"parameter '{name}' needs 3 values (x, y, z metres), got {getattr(self, name)}")
+                raise ConfigError(f"parameter '{name}' needs 3 values (x, y, z metres), got {getattr(self, name)}")
 
 
 class FakeFranka(Node):
@@ -73,6 +66,7 @@ class FakeFranka(Node):
     def __init__(self) -> None:
         super().__init__("fake_franka")
         self.config = cfg = conv.declare_config(self, FakeFrankaConfig)
+        self.names = names = conv.declare_config(self, fi.FrankaInterfaceNames)
         self.msgs = fi.load_franka_msgs()
         # Imported here so that a missing franka_msgs is reported before the (slower) MuJoCo start.
         from sole_r1_sim.twin.scene import SceneConfig
@@ -83,21 +77,22 @@ class FakeFranka(Node):
         try:
             self.twin = FrankaTwin(TwinConfig(scene=scene, start_position=tuple(cfg.start_position)))
         except (ValueError, FileNotFoundError) as exc:
-            raise ParameterError(f"cannot build the twin: {exc}") from exc
+            raise ConfigError(f"cannot build the twin: {exc}") from exc
         self._arm_names = [f"{cfg.arm_id}_joint{i}" for i in range(1, 8)]
         self._finger_names = [f"{cfg.arm_id}_finger_joint1", f"{cfg.arm_id}_finger_joint2"]
         self._pending: list[tuple] = []           # (twin gripper goal, Future completed when it is done)
         self.overruns = 0
 
-        self._pub_state = self.create_publisher(self.msgs.FrankaRobotState, cfg.robot_state_topic, conv.RELIABLE_QOS)
-        self._pub_fingers = self.create_publisher(JointState, cfg.gripper_joint_states_topic, conv.RELIABLE_QOS)
-        self.create_subscription(PoseStamped, cfg.target_pose_topic, self._on_target, conv.RELIABLE_QOS)
+        self._pub_state = self.create_publisher(self.msgs.FrankaRobotState, names.robot_state_topic,
+                                                conv.RELIABLE_QOS)
+        self._pub_fingers = self.create_publisher(JointState, names.gripper_joint_states_topic, conv.RELIABLE_QOS)
+        self.create_subscription(PoseStamped, names.target_pose_topic, self._on_target, conv.RELIABLE_QOS)
         m = self.msgs
         self._servers = [
-            self._action_server(m.Move, cfg.gripper_move_action, self._execute_move),
-            self._action_server(m.Grasp, cfg.gripper_grasp_action, self._execute_grasp),
-            self._action_server(m.Homing, cfg.gripper_homing_action, self._execute_homing),
-            self._action_server(m.ErrorRecovery, cfg.error_recovery_action, self._execute_error_recovery),
+            self._action_server(m.Move, names.gripper_move_action, self._execute_move),
+            self._action_server(m.Grasp, names.gripper_grasp_action, self._execute_grasp),
+            self._action_server(m.Homing, names.gripper_homing_action, self._execute_homing),
+            self._action_server(m.ErrorRecovery, names.error_recovery_action, self._execute_error_recovery),
         ]
         for name, callback in (("~/press_user_stop", self._press_user_stop),
                                ("~/release_user_stop", self._release_user_stop),
@@ -116,8 +111,8 @@ class FakeFranka(Node):
         self._wall_start, self._sim_start = time.monotonic(), self.twin.time
         self.create_timer(1.0 / cfg.state_rate_hz, self._tick)
         self.get_logger().info(
-            f"Franka twin up: state on {cfg.robot_state_topic} at {cfg.state_rate_hz:g} Hz, targets from "
-            f"{cfg.target_pose_topic}, cameras {'on' if cfg.publish_cameras else 'off'}; inject stops with "
+            f"Franka twin up: state on {names.robot_state_topic} at {cfg.state_rate_hz:g} Hz, targets from "
+            f"{names.target_pose_topic}, cameras {'on' if cfg.publish_cameras else 'off'}; inject stops with "
             f"{self.get_fully_qualified_name()}/press_user_stop | trigger_reflex")
 
     def _action_server(self, action_type, name: str, execute) -> ActionServer:

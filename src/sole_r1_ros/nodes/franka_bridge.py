@@ -35,28 +35,19 @@ from sole_r1.msg import EEDeltaCommand, EpisodeInfo
 from sole_r1.srv import ResetEpisode
 from sole_r1_ros.ros import conventions as conv
 from sole_r1_ros.ros import franka_interfaces as fi
-from sole_r1_ros.ros.conventions import ParameterError, param
-from sole_r1_ros.logic.franka import FrankaBridgeConfig, FrankaBridgeLogic, GripperAction, GripperConfig
+from sole_r1_ros.ros.conventions import ConfigError, param
+from sole_r1_ros.logic.franka import FrankaBridgeConfig, FrankaBridgeLogic, GripperAction
 from sole_r1_ros.logic.franka.bridge import (FRANKA_HAND_MAX_WIDTH_M, MOTION_MODES, compute_target_pose, quat_conjugate,
                                              quat_multiply, quat_normalize, quat_to_rotvec)
 from sole_r1_ros.logic.franka.robot_mode import STOP_MODES
 from sole_r1_ros.ros.msg_convert import command_from_msg, pose_from_arrays
 from sole_r1_ros.logic.safety.command import CommandDelta
 
-_B, _G = FrankaBridgeConfig(), GripperConfig()    # the one place the motion and gripper defaults live
-
-
 @dataclasses.dataclass
-class FrankaBridgeParams:
-    """franka_bridge parameters: franka_ros2 interface names, node timing, and FrankaBridgeConfig's limits."""
+class FrankaBridgeNodeConfig:
+    """franka_bridge's own parameters; the motion limits and gripper are FrankaBridgeConfig's, the franka_ros2
+    names FrankaInterfaceNames'."""
 
-    robot_state_topic: str = param(fi.ROBOT_STATE_TOPIC, "franka_msgs/FrankaRobotState input")
-    target_pose_topic: str = param(fi.TARGET_POSE_TOPIC, "PoseStamped input of your Cartesian impedance controller")
-    gripper_joint_states_topic: str = param(fi.GRIPPER_JOINT_STATES_TOPIC, "finger JointState input")
-    gripper_move_action: str = param(fi.GRIPPER_MOVE_ACTION, "franka_msgs/action/Move (open)")
-    gripper_grasp_action: str = param(fi.GRIPPER_GRASP_ACTION, "franka_msgs/action/Grasp (close)")
-    gripper_homing_action: str = param(fi.GRIPPER_HOMING_ACTION, "franka_msgs/action/Homing (operator only)")
-    error_recovery_action: str = param(fi.ERROR_RECOVERY_ACTION, "franka_msgs/action/ErrorRecovery (operator only)")
     robot_ip: str = param("", "Franka control box address franka_ros2 connects to (shown in /diagnostics)")
     base_frame: str = param("base", "frame of every pose (the robot base)")
     proprio_rate_hz: float = param(50.0, "max rate of /robot/ee_pose and /robot/joint_states", low=1.0, high=1000.0)
@@ -66,29 +57,6 @@ class FrankaBridgeParams:
                                     high=600.0)
     reset_position: list = param([0.45, 0.0, 0.25], "EE position of the episode reset pose, base frame, m")
     reset_quaternion: list = param([1.0, 0.0, 0.0, 0.0], "EE orientation of the reset pose, x y z w")
-    translation_scale: float = param(_B.translation_scale, "gain on gated translation deltas", low=1e-3, high=1.0)
-    rotation_scale: float = param(_B.rotation_scale, "gain on gated rotation deltas", low=1e-3, high=1.0)
-    max_translation_m: float = param(_B.max_translation_m, "per-step target offset limit, m", low=1e-4, high=0.2)
-    max_rotation_rad: float = param(_B.max_rotation_rad, "per-step target rotation limit, rad", low=1e-4, high=1.0)
-    workspace_min: list = param(list(_B.workspace_min), "target box lower corner, base frame, m")
-    workspace_max: list = param(list(_B.workspace_max), "target box upper corner, base frame, m")
-    reference_quaternion: list = param(list(_B.reference_quaternion), "orientation cone axis, x y z w")
-    max_orientation_deviation_rad: float = param(_B.max_orientation_deviation_rad,
-                                                 "cone half-angle around reference_quaternion (.inf: off)")
-
-
-@dataclasses.dataclass
-class GripperParams:
-    """gripper.* parameters (GripperConfig)."""
-
-    threshold: float = param(_G.threshold, "|command| beyond which the gripper opens (+) or closes (-)")
-    min_toggle_interval_s: float = param(_G.min_toggle_interval_s, "toggles sooner than this are ignored, s")
-    open_width_m: float = param(_G.open_width_m, "Move goal width, m")
-    speed_m_s: float = param(_G.speed_m_s, "finger speed, m/s")
-    grasp_width_m: float = param(_G.grasp_width_m, "Grasp goal width, m")
-    grasp_force_n: float = param(_G.grasp_force_n, "Grasp force, N (Franka Hand: at most 70)")
-    grasp_epsilon_m: float = param(_G.grasp_epsilon_m, "Grasp inner/outer tolerance, m")
-    initially_closed: bool = param(_G.initially_closed, "believed gripper state at start")
 
 
 class FrankaBridge(Node):
@@ -96,22 +64,20 @@ class FrankaBridge(Node):
 
     def __init__(self) -> None:
         super().__init__("franka_bridge")
-        self.params = p = conv.declare_config(self, FrankaBridgeParams)
-        gripper = conv.declare_config(self, GripperParams, prefix="gripper.")
-        motion = {f.name: getattr(p, f.name) for f in dataclasses.fields(FrankaBridgeConfig) if f.name != "gripper"}
+        self.params = p = conv.declare_config(self, FrankaBridgeNodeConfig)
+        self.names = names = conv.declare_config(self, fi.FrankaInterfaceNames)
+        config = conv.declare_config(self, FrankaBridgeConfig)
         try:
-            config = FrankaBridgeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in motion.items()},
-                                        gripper=GripperConfig(**dataclasses.asdict(gripper)))
             self._reset_goal = (np.asarray(p.reset_position, float), quat_normalize(p.reset_quaternion))
         except ValueError as exc:
-            raise ParameterError(f"invalid franka_bridge parameters: {exc}") from exc
+            raise ConfigError(f"invalid franka_bridge parameters: {exc}") from exc
         if np.any(self._reset_goal[0] < config.workspace_min) or np.any(self._reset_goal[0] > config.workspace_max):
-            raise ParameterError(f"reset_position {p.reset_position} is outside the workspace box "
+            raise ConfigError(f"reset_position {p.reset_position} is outside the workspace box "
                                  f"{config.workspace_min}..{config.workspace_max}")
         self.msgs = fi.load_franka_msgs()
         self.logic = FrankaBridgeLogic(config, clock=self._now)
 
-        self._pub_target = self.create_publisher(PoseStamped, p.target_pose_topic, conv.RELIABLE_QOS)
+        self._pub_target = self.create_publisher(PoseStamped, names.target_pose_topic, conv.RELIABLE_QOS)
         self._pub_target_view = self.create_publisher(PoseStamped, conv.TARGET_POSE, conv.RELIABLE_QOS)
         self._pub_pose = self.create_publisher(PoseStamped, conv.EE_POSE, conv.RELIABLE_QOS)
         self._pub_joints = self.create_publisher(JointState, conv.JOINT_STATES, conv.RELIABLE_QOS)
@@ -121,14 +87,16 @@ class FrankaBridge(Node):
         self._pub_episode = self.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.EPISODE_QOS)
         self._pub_diagnostics = self.create_publisher(DiagnosticArray, conv.DIAGNOSTICS, conv.RELIABLE_QOS)
         m = self.msgs
-        self._move = ActionClient(self, m.Move, p.gripper_move_action)
-        self._grasp = ActionClient(self, m.Grasp, p.gripper_grasp_action)
-        self._homing = ActionClient(self, m.Homing, p.gripper_homing_action)
-        self._recovery = ActionClient(self, m.ErrorRecovery, p.error_recovery_action)
-        self._action_names = {id(self._move): p.gripper_move_action, id(self._grasp): p.gripper_grasp_action,
-                              id(self._homing): p.gripper_homing_action, id(self._recovery): p.error_recovery_action}
-        self.create_subscription(m.FrankaRobotState, p.robot_state_topic, self._on_state, conv.RELIABLE_QOS)
-        self.create_subscription(JointState, p.gripper_joint_states_topic, self._on_fingers, conv.RELIABLE_QOS)
+        self._move = ActionClient(self, m.Move, names.gripper_move_action)
+        self._grasp = ActionClient(self, m.Grasp, names.gripper_grasp_action)
+        self._homing = ActionClient(self, m.Homing, names.gripper_homing_action)
+        self._recovery = ActionClient(self, m.ErrorRecovery, names.error_recovery_action)
+        self._action_names = {id(self._move): names.gripper_move_action,
+                              id(self._grasp): names.gripper_grasp_action,
+                              id(self._homing): names.gripper_homing_action,
+                              id(self._recovery): names.error_recovery_action}
+        self.create_subscription(m.FrankaRobotState, names.robot_state_topic, self._on_state, conv.RELIABLE_QOS)
+        self.create_subscription(JointState, names.gripper_joint_states_topic, self._on_fingers, conv.RELIABLE_QOS)
         self.create_subscription(EEDeltaCommand, conv.ROBOT_COMMAND, self._on_command, conv.RELIABLE_QOS)
         self.create_subscription(Bool, conv.ESTOP_STATE, self._on_gate_estop, conv.LATCHED_QOS)
         # These services are coroutines that wait for action results / the reset motion. A callback group stays
@@ -148,8 +116,9 @@ class FrankaBridge(Node):
         self._gate_estopped = False
         self._reset: Optional[tuple[Future, float]] = None     # (done future, deadline) of a running reset
         self.episode_id, self.step_count, self.task = 0, 0, ""
-        self.get_logger().info(f"bridging {conv.ROBOT_COMMAND} -> {p.target_pose_topic}; robot state from "
-                               f"{p.robot_state_topic}; gripper {p.gripper_move_action} / {p.gripper_grasp_action}")
+        self.get_logger().info(f"bridging {conv.ROBOT_COMMAND} -> {names.target_pose_topic}; robot state from "
+                               f"{names.robot_state_topic}; gripper {names.gripper_move_action} / "
+                               f"{names.gripper_grasp_action}")
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9

@@ -23,7 +23,7 @@ from sole_r1.msg import EpisodeInfo, ProgressEstimate
 from sole_r1.srv import QueryProgress
 from sole_r1_model.rewarder import Rewarder
 from sole_r1_ros.ros import conventions as conv
-from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.ros.conventions import ConfigError, param
 from sole_r1_ros.ros.images import ImageConversionError, image_to_numpy
 from sole_r1_ros.ros import markers
 from sole_r1_ros.logic.reward.episode_frames import EXTERNAL, WRIST, EpisodeFramesConfig
@@ -57,9 +57,9 @@ class RewardNodeConfig:
 
     def __post_init__(self) -> None:
         if not self.rewarder.strip():
-            raise ParameterError("parameter 'rewarder' is empty: use sole_r1, openai, oracle, tiny or a YAML path")
+            raise ConfigError("parameter 'rewarder' is empty: use sole_r1, openai, oracle, tiny or a YAML path")
         if not self.marker_frame_id:
-            raise ParameterError("parameter 'marker_frame_id' is empty: name a frame such as 'base'")
+            raise ConfigError("parameter 'marker_frame_id' is empty: name a frame such as 'base'")
 
 
 class RewardNode(Node):
@@ -73,7 +73,7 @@ class RewardNode(Node):
             try:
                 rewarder = load_rewarder(cfg.rewarder, cfg.rewarder_options)
             except (ValueError, FileNotFoundError, TypeError) as exc:
-                raise ParameterError(f"parameter 'rewarder' = {cfg.rewarder!r} / 'rewarder_options': {exc}") from exc
+                raise ConfigError(f"parameter 'rewarder' = {cfg.rewarder!r} / 'rewarder_options': {exc}") from exc
         frames = EpisodeFramesConfig(pair_tolerance=cfg.pair_tolerance, max_frames=cfg.max_frames,
                                      use_wrist=cfg.use_wrist)
         session_config = RewardSessionConfig(task=cfg.task, mode=cfg.mode, reward_every=cfg.reward_every,

@@ -1,13 +1,15 @@
 """Conventions every sole_r1 node follows: topic names, QoS profiles, typed parameters, and a clean main().
 
-Parameters: each node describes its parameters with a dataclass whose fields carry `param(...)` metadata
-(description, range, choices). `declare_config(node, Config)` declares them with ROS descriptors, reads them and
-builds the dataclass -- so an out-of-range, wrongly typed or missing required parameter stops the node at start
-with a message naming the parameter, and the dataclass stays the one place that defines each default.
+Parameters: each node describes its parameters with dataclasses whose fields are `sole_r1_config.param(...)`
+(description, range, choices) -- the same dataclasses the libraries and CLIs use. `declare_config(node, Config)`
+declares them with ROS descriptors, reads them and builds the dataclass; `run_node` then refuses parameters the
+node never declared. An out-of-range, wrongly typed, misspelt or missing required parameter stops the node at
+start with a message naming it, and the dataclass stays the one place that defines each default.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import typing
 from typing import Any, Callable, Optional, Sequence
@@ -20,6 +22,10 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
+
+from sole_r1_config import ConfigError, check_ranges, param  # noqa: F401  (nodes use conv.param)
+from sole_r1_config.settings import range_message
+
 
 # ---------------------------------------------------------------------------------------------------- topics
 SHOULDER_IMAGE = "/cameras/shoulder/image_raw"
@@ -91,86 +97,72 @@ def camera_qos(mode: str, reward_every: int) -> QoSProfile:
 
 
 # ------------------------------------------------------------------------------------------------ parameters
-class ParameterError(ValueError):
-    """A node parameter is missing, of the wrong type or out of range."""
-
-
-_REQUIRED = object()
-
-
-def param(default: Any = _REQUIRED, description: str = "", *, low: Optional[float] = None,
-          high: Optional[float] = None, choices: Optional[Sequence[Any]] = None, read_only: bool = True) -> Any:
-    """A dataclass field for a node parameter: default (omit for required), description, range or choices."""
-    metadata = {"description": description, "low": low, "high": high, "choices": tuple(choices or ()),
-                "read_only": read_only, "required": default is _REQUIRED}
-    if default is _REQUIRED:
-        return dataclasses.field(metadata=metadata)
-    if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
-
-
-def check_ranges(config: Any) -> None:
-    """Raise ParameterError for the first field of a param() dataclass outside its range or choices."""
-    for field in dataclasses.fields(config):
-        message = _range_message(field.name, getattr(config, field.name), field.metadata)
-        if message:
-            raise ParameterError(message)
-
-
-def _range_message(name: str, value: Any, meta: Any) -> str:
-    """Why `value` violates the field's choices/range, or "" when it does not."""
-    if meta.get("choices") and value not in meta["choices"]:
-        return f"parameter '{name}' = {value!r} is not one of {list(meta['choices'])}"
-    if meta.get("low") is not None and value < meta["low"]:
-        return f"parameter '{name}' = {value!r} is below its minimum {meta['low']}"
-    if meta.get("high") is not None and value > meta["high"]:
-        return f"parameter '{name}' = {value!r} is above its maximum {meta['high']}"
-    return ""
-
-
 _T = typing.TypeVar("_T")
 
 
 def declare_config(node: Node, config_cls: type[_T], prefix: str = "") -> _T:
-    """Declare one ROS parameter per dataclass field, read them, validate, and return the config object."""
+    """Declare one ROS parameter per field (nested dataclasses as `outer.inner`), read, validate, build the config."""
     hints = typing.get_type_hints(config_cls)
     values: dict[str, Any] = {}
     for field in dataclasses.fields(config_cls):
         if not field.init:
             continue
         name = prefix + field.name
-        meta = field.metadata
-        kind = _param_kind(hints[field.name], name)
-        descriptor = _descriptor(meta, kind, field.name)
-        if meta.get("required", False):
-            default = _EMPTY[kind]
-        else:
-            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        try:
-            node.declare_parameter(name, _coerce(default, kind), descriptor)
-        except InvalidParameterValueException as exc:  # rclpy's own range check rejected the override
-            overrides = getattr(node, "_parameter_overrides", {})  # to name the offending value in our words
-            value = overrides[name].value if name in overrides else None
-            message = _range_message(name, value, meta) if value is not None else ""
-            raise ParameterError(message or f"parameter '{name}': {exc}") from exc
-        value = node.get_parameter(name).value
-        if meta.get("required", False) and value in (None, "", []):
-            raise ParameterError(f"required parameter '{name}' is not set ({meta.get('description', '')})")
-        if value is None:
-            raise ParameterError(f"parameter '{name}' has no value")
-        try:
-            values[field.name] = _coerce(value, kind)
-        except (TypeError, ValueError) as exc:
-            raise ParameterError(f"parameter '{name}' = {value!r} is not a valid {kind.__name__}") from exc
+        if dataclasses.is_dataclass(hints[field.name]):
+            values[field.name] = declare_config(node, hints[field.name], f"{name}.")
+            continue
+        values[field.name] = _declare_one(node, name, field, hints[field.name])
     try:
         config = config_cls(**values)
-    except ParameterError:
+    except ConfigError:
         raise
     except (TypeError, ValueError) as exc:
-        raise ParameterError(f"invalid parameters for {node.get_name()}: {exc}") from exc
-    check_ranges(config)
+        raise ConfigError(f"invalid parameters for {node.get_name()}: {exc}") from exc
+    check_ranges(config, prefix)
     return config
+
+
+def _declare_one(node: Node, name: str, field: dataclasses.Field, hint: Any) -> Any:
+    meta = field.metadata
+    optional = typing.get_origin(hint) is typing.Union and type(None) in typing.get_args(hint)
+    if optional:
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    kind = _param_kind(hint, name)
+    descriptor = _descriptor(meta, kind)
+    if meta.get("required", False):
+        default = _EMPTY[kind]
+    else:
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    try:
+        # An Optional field left at None is declared without a value (NOT_SET) and read back as None.
+        node.declare_parameter(name, None if default is None else _coerce(default, kind), descriptor)
+    except InvalidParameterValueException as exc:  # rclpy's own range check rejected the override
+        overrides = getattr(node, "_parameter_overrides", {})  # to name the offending value in our words
+        value = overrides[name].value if name in overrides else None
+        message = range_message(name, value, meta) if value is not None else ""
+        raise ConfigError(message or f"parameter '{name}': {exc}") from exc
+    value = node.get_parameter(name).value
+    if meta.get("required", False) and value in (None, "", []):
+        raise ConfigError(f"required parameter '{name}' is not set ({meta.get('description', '')})")
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"parameter '{name}' has no value")
+    try:
+        return _coerce(value, kind)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"parameter '{name}' = {value!r} is not a valid {kind.__name__}") from exc
+
+
+def check_unknown_parameters(node: Node) -> None:
+    """Raise ConfigError naming every parameter given to `node` (params file, CLI) that it never declared."""
+    given = set(getattr(node, "_parameter_overrides", {}))
+    declared = set(node._parameters)
+    unknown = sorted(given - declared)
+    if unknown:
+        valid = sorted(name for name in declared if name != "use_sim_time")
+        raise ConfigError(f"unknown parameter(s) for {node.get_name()}: {', '.join(unknown)} (a typo?); "
+                          f"valid names: {', '.join(valid)}")
 
 
 _EMPTY = {bool: False, int: 0, float: 0.0, str: "", list: []}
@@ -197,13 +189,13 @@ def _coerce(value: Any, kind: type) -> Any:
     return value
 
 
-def _descriptor(meta: dict, kind: type, name: str) -> ParameterDescriptor:
+def _descriptor(meta: Any, kind: type) -> ParameterDescriptor:
     # dynamic_typing: a YAML/launch "10" for a float parameter must not crash rclpy's strict type check;
     # _coerce() then accepts int->float and rejects real mismatches with a message naming the parameter.
     descriptor = ParameterDescriptor(description=meta.get("description", ""), read_only=meta.get("read_only", True),
                                      dynamic_typing=True)
     low, high = meta.get("low"), meta.get("high")
-    if low is not None and high is not None:
+    if low is not None and high is not None and all(map(_finite_number, (low, high))):
         # The descriptor lets `ros2 param describe` show the range; check_ranges() enforces it with a clear message.
         if kind is float:
             descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high))]
@@ -212,6 +204,10 @@ def _descriptor(meta: dict, kind: type, name: str) -> ParameterDescriptor:
     if meta.get("choices"):
         descriptor.additional_constraints = f"one of {list(meta['choices'])}"
     return descriptor
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 # ------------------------------------------------------------------------------------------------ diagnostics
@@ -226,16 +222,17 @@ def diagnostics(node: Node, component: str, level: bytes, message: str, values: 
 
 # ------------------------------------------------------------------------------------------------------ main
 def run_node(factory: Callable[[], Node], args: Optional[list[str]] = None, *, multithreaded: bool = False) -> int:
-    """Init rclpy, build the node, spin until Ctrl-C or shutdown; a ParameterError exits 2 with its message."""
+    """Init rclpy, build the node, spin until Ctrl-C or shutdown; a ConfigError exits 2 with its message."""
     rclpy.init(args=args if args is not None else sys.argv)
     node = None
     code = 0
     try:
         node = factory()
+        check_unknown_parameters(node)
         executor = MultiThreadedExecutor() if multithreaded else SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
-    except ParameterError as exc:
+    except ConfigError as exc:
         print(f"[FATAL] {exc}", file=sys.stderr, flush=True)
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from sole_r1_ros.ros.conventions import ParameterError
+from sole_r1_config import ConfigError, param
 
 INSTALL_HINT = (
     "franka_msgs is not importable: install franka_ros2 (https://github.com/frankarobotics/franka_ros2, v2.x or "
@@ -18,8 +18,8 @@ INSTALL_HINT = (
     "franka_msgs_env())")
 
 
-class FrankaMsgsMissing(ParameterError):
-    """franka_msgs cannot be imported (a ParameterError, so run_node exits 2 with the message, no traceback)."""
+class FrankaMsgsMissing(ConfigError):
+    """franka_msgs cannot be imported (a ConfigError, so run_node exits 2 with the message, no traceback)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,3 +56,16 @@ GRIPPER_MOVE_ACTION = "/franka_gripper/move"                        # franka_msg
 GRIPPER_GRASP_ACTION = "/franka_gripper/grasp"                      # franka_msgs/action/Grasp
 GRIPPER_HOMING_ACTION = "/franka_gripper/homing"                    # franka_msgs/action/Homing
 ERROR_RECOVERY_ACTION = "/action_server/error_recovery"             # franka_msgs/action/ErrorRecovery
+
+
+@dataclasses.dataclass
+class FrankaInterfaceNames:
+    """franka_ros2 topic and action names: parameters of franka_bridge (client) and fake_franka (server) alike."""
+
+    robot_state_topic: str = param(ROBOT_STATE_TOPIC, "franka_msgs/FrankaRobotState of the state broadcaster")
+    target_pose_topic: str = param(TARGET_POSE_TOPIC, "PoseStamped target of the Cartesian impedance controller")
+    gripper_joint_states_topic: str = param(GRIPPER_JOINT_STATES_TOPIC, "finger JointState of franka_gripper")
+    gripper_move_action: str = param(GRIPPER_MOVE_ACTION, "franka_msgs/action/Move (open)")
+    gripper_grasp_action: str = param(GRIPPER_GRASP_ACTION, "franka_msgs/action/Grasp (close)")
+    gripper_homing_action: str = param(GRIPPER_HOMING_ACTION, "franka_msgs/action/Homing (operator only)")
+    error_recovery_action: str = param(ERROR_RECOVERY_ACTION, "franka_msgs/action/ErrorRecovery (operator only)")

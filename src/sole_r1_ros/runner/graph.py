@@ -33,7 +33,7 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
-from sole_r1_ros.runner.paths import config_dir, resolve_config_path
+from sole_r1_config.paths import config_dir, resolve_config_path
 
 _SUBST = re.compile(r"\$\((arg|env|config)\s+([^)\s]+)(?:\s+([^)]*))?\)")
 _NODE_KEYS = {"name", "executable", "required", "if", "parameters", "remappings", "namespace", "shutdown_on_exit",

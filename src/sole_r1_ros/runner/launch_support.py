@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from sole_r1_ros.runner.paths import config_dir
+from sole_r1_config.paths import config_dir
 from sole_r1_ros.runner.graph import Argument, graph_path, load_arguments, resolve_graph, resolved_defaults
 
 

@@ -20,7 +20,7 @@ from typing import Optional, TextIO
 
 import yaml
 
-from sole_r1_ros.runner.paths import share_dir
+from sole_r1_config.paths import share_dir
 from sole_r1_ros.runner.graph import Graph, NodeSpec, params_file_content
 
 _PR_SET_PDEATHSIG = 1

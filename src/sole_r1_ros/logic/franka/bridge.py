@@ -20,6 +20,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from sole_r1_config import param
 from sole_r1_ros.logic.franka.robot_mode import STOP_MODES, RobotMode, parse_robot_mode
 from sole_r1_ros.logic.safety.command import CommandDelta, clip_norm
 
@@ -87,14 +88,18 @@ def quat_to_rotvec(q) -> np.ndarray:
 class GripperConfig:
     """Binary gripper (Franka Hand through franka_msgs Move/Grasp actions)."""
 
-    threshold: float = 0.5                 # |command| beyond which open/close is requested (SERL: 0.5)
-    min_toggle_interval_s: float = 0.6     # toggles sooner than this after the last one are ignored (SERL: 0.6 s)
-    open_width_m: float = 0.08             # Move goal width when opening, metres
-    speed_m_s: float = 0.1                 # finger speed for Move and Grasp, m/s
-    grasp_width_m: float = 0.0             # Grasp goal width, metres
-    grasp_force_n: float = 40.0            # Grasp force, newtons
-    grasp_epsilon_m: float = 0.08          # Grasp inner/outer tolerance: any object width counts as a grasp
-    initially_closed: bool = False
+    threshold: float = param(0.5, "|command| beyond which the gripper opens (+) or closes (-) (SERL: 0.5)",
+                             low=1e-3, high=1.0)
+    min_toggle_interval_s: float = param(0.6, "toggles sooner than this after the last one are ignored, s (SERL: "
+                                         "0.6)", low=0.0, high=60.0)
+    open_width_m: float = param(0.08, "Move goal width when opening, m", low=0.0, high=FRANKA_HAND_MAX_WIDTH_M)
+    speed_m_s: float = param(0.1, "finger speed for Move and Grasp, m/s", low=1e-3, high=1.0)
+    grasp_width_m: float = param(0.0, "Grasp goal width, m", low=0.0, high=FRANKA_HAND_MAX_WIDTH_M)
+    grasp_force_n: float = param(40.0, "Grasp force, N (Franka Hand: at most 70)", low=1e-3,
+                                 high=FRANKA_HAND_MAX_FORCE_N)
+    grasp_epsilon_m: float = param(0.08, "Grasp inner/outer tolerance, m (0.08: any object width is a grasp)",
+                                   low=0.0, high=FRANKA_HAND_MAX_WIDTH_M)
+    initially_closed: bool = param(False, "believed gripper state at start")
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -114,17 +119,23 @@ class GripperConfig:
 
 @dataclasses.dataclass
 class FrankaBridgeConfig:
-    """franka_bridge parameters (the node's ROS parameters mirror these names; gripper ones as gripper.*)."""
+    """Target-pose limits and gripper of franka_bridge; the node declares each field as a ROS parameter
+    of the same name (the gripper's as gripper.*)."""
 
-    translation_scale: float = 1.0          # gain on incoming translation deltas (e.g. 0.5 for first runs)
-    rotation_scale: float = 1.0             # gain on incoming rotation deltas
-    max_translation_m: float = 0.03         # per-step limit on the target's offset from the measured pose, m
-    max_rotation_rad: float = 0.15          # per-step limit on the target's rotation from the measured one, rad
-    workspace_min: tuple = (0.25, -0.35, 0.02)   # target position box, base frame, metres
-    workspace_max: tuple = (0.75, 0.35, 0.55)
-    reference_quaternion: tuple = (1.0, 0.0, 0.0, 0.0)   # x, y, z, w; default: flange pointing straight down
-    max_orientation_deviation_rad: float = math.inf      # cone around the reference; inf disables it
-    gripper: GripperConfig = dataclasses.field(default_factory=GripperConfig)
+    translation_scale: float = param(1.0, "gain on gated translation deltas (e.g. 0.5 for first runs)", low=1e-3,
+                                     high=1.0)
+    rotation_scale: float = param(1.0, "gain on gated rotation deltas", low=1e-3, high=1.0)
+    max_translation_m: float = param(0.03, "per-step limit on the target's offset from the measured pose, m",
+                                     low=1e-4, high=0.2)
+    max_rotation_rad: float = param(0.15, "per-step limit on the target's rotation from the measured one, rad",
+                                    low=1e-4, high=1.0)
+    workspace_min: tuple = param((0.25, -0.35, 0.02), "target box lower corner, base frame, m")
+    workspace_max: tuple = param((0.75, 0.35, 0.55), "target box upper corner, base frame, m")
+    reference_quaternion: tuple = param((1.0, 0.0, 0.0, 0.0), "orientation cone axis, x y z w (default: flange "
+                                        "pointing straight down)")
+    max_orientation_deviation_rad: float = param(math.inf, "cone half-angle around reference_quaternion, rad "
+                                                 "(.inf: off)", low=1e-3)
+    gripper: GripperConfig = param(GripperConfig, "binary gripper (gripper.* parameters)")
 
     def __post_init__(self) -> None:
         for name in ("translation_scale", "rotation_scale", "max_translation_m", "max_rotation_rad",

@@ -2,7 +2,7 @@
 
 Frames go in (`add_frame`), episode starts and privileged simulator progress go in, and `Estimate`s come out
 through the `publish` callback: one for each episode's first frame pair (0 %, valid, no model call) and one for
-every answer, valid or not. Timing modes (DESIGN.md "Timing"):
+every answer, valid or not. Timing modes (docs/architecture.md, "Timing"):
 - `async`: a timer calls `request_query()` at the query rate; with a query still in flight the tick is skipped
   (counted), so a slow rewarder never queues work or blocks the caller.
 - `lockstep`: every `reward_every`-th pair of the episode is scored, in order, and its estimate carries that

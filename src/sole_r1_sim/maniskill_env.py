@@ -51,7 +51,7 @@ ROBOTS = {
 
 
 def _task_names() -> list[str]:
-    from sole_r1_sim.registry import config_dir
+    from sole_r1_config import config_dir
 
     path = config_dir() / "tasks" / f"{SUITE}.yaml"
     with open(path, encoding="utf-8") as handle:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-_SOURCE_ROOT = Path(__file__).resolve().parents[2]  # src/sole_r1_ros/runner/paths.py -> repo root (editable install)
+CONFIG_DIR_ENV = "SOLE_R1_CONFIG_DIR"   # a config/ folder of your own (graphs, tasks, rewarders)
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]  # src/sole_r1_config/paths.py -> repo root (editable install)
 
 
 def share_dir() -> Path:
@@ -25,7 +26,7 @@ def share_dir() -> Path:
 
 def config_dir() -> Path:
     """The config/ folder (graphs, tasks, rewarders, rviz)."""
-    return Path(os.environ.get("SOLE_R1_CONFIG_DIR") or share_dir() / "config")
+    return Path(os.environ.get(CONFIG_DIR_ENV) or share_dir() / "config")
 
 
 def resolve_config_path(name: str, subdir: str = "") -> Path:

@@ -59,7 +59,7 @@ def _register_exit_hook() -> None:
 
 
 def _task_names() -> list[str]:
-    from sole_r1_sim.registry import config_dir
+    from sole_r1_config import config_dir
 
     with open(config_dir() / "tasks" / f"{SUITE}.yaml", encoding="utf-8") as handle:
         return list((yaml.safe_load(handle) or {}).get("tasks", {}))

@@ -1,0 +1,39 @@
+"""Settings of one in-process training run (the agent's own settings are AgentConfig's, in config.py)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from sole_r1_config import param
+from sole_r1_rl.reward import RewardConfig
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+    """Run settings of `python -m sole_r1_rl.trainer`; its flags are derived from these fields."""
+
+    suite: str = param("metaworld", "simulation suite (metaworld, robosuite, maniskill, libero)")
+    task: str = param("reach-v3", "task name within the suite")
+    rewarder: str = param("oracle", "rewarder spec: backend name, config/rewarders name or YAML (oracle is "
+                                    "privileged)")
+    steps: int = param(10_000, "env steps to reach (a resumed run continues up to this)", low=1)
+    out: str = param("runs/latest", "run directory: replay/, checkpoint, CSV, PNG")
+    seed: int = param(0, "seed of env, agent and replay sampling")
+    query_every: int = param(10, "env steps between reward queries (10 Hz control, ~1 Hz reward)", low=1)
+    max_episode_steps: Optional[int] = param(None, "time limit shorter than the env's (truncation, bootstrapped)",
+                                             low=1)
+    render_size: Optional[int] = param(None, "env image size (default: the agent's; larger is resized for it)",
+                                       low=8)
+    checkpoint_every: int = param(5_000, "env steps between checkpoints (taken at episode ends)", low=1)
+    log_every: int = param(100, "updates between metric rows", low=1)
+    resume: bool = param(True, "continue from OUT/checkpoint.pt when it exists")
+    compress_replay: bool = param(False, "np.savez_compressed episode files")
+    progress_bar: bool = param(True, "show a progress bar")
+    reward: RewardConfig = param(RewardConfig, "how progress estimates become rewards (reward.* settings)")
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "query_every", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainerConfig.{name} must be >= 1")
+        if self.max_episode_steps is not None and self.max_episode_steps < 1:
+            raise ValueError("TrainerConfig.max_episode_steps must be >= 1 or None")
