@@ -86,3 +86,11 @@ def test_trainer_flags_are_trainer_config_fields_with_one_name_per_setting(tmp_p
 def test_trainer_refuses_an_out_of_range_setting_with_its_name():
     with pytest.raises(SystemExit, match="query_every"):
         parse_args(["--query-every", "0"])
+
+
+def test_trainer_help_lists_the_derived_flags(capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse_args(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert "--reward.first-frame-progress" in out and "0 %" in out and "--no-resume" in out

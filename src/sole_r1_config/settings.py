@@ -106,7 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "",
             continue
         meta = field.metadata
         flag = "--" + name.replace("_", "-")
-        help_text = meta.get("description", "")
+        help_text = meta.get("description", "").replace("%", "%%")  # argparse formats help with %
         if hint is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=f"{help_text} (default: {_default(field)})")

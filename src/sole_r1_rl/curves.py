@@ -26,10 +26,32 @@ class EpisodeLog:
         with open(self.path, "a", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerow([_format(row.get(name)) for name in EPISODE_FIELDS])
 
+    def drop_after(self, episodes: int) -> int:
+        """Keep only the rows of episodes 1..`episodes` (and no torn line); returns how many rows were removed."""
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            header, *rows = list(csv.reader(handle))
+        column = header.index("episode")
+        numbers = [_episode_number(row, column) for row in rows]
+        kept = [row for row, number in zip(rows, numbers) if number is not None and number <= episodes]
+        if len(kept) == len(rows):
+            return 0
+        temporary = self.path + ".tmp"
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([header, *kept])
+        os.replace(temporary, self.path)
+        return len(rows) - len(kept)
+
     def rows(self) -> list[dict]:
         """All rows as dicts of strings."""
         with open(self.path, newline="", encoding="utf-8") as handle:
             return list(csv.DictReader(handle))
+
+
+def _episode_number(row: list, column: int) -> Optional[int]:
+    try:
+        return int(row[column])
+    except (IndexError, ValueError):
+        return None
 
 
 def _format(value) -> str:

@@ -68,6 +68,20 @@ class EpisodeStore:
                 records.append(record)
         return records
 
+    def forget(self, records: list[dict], kept: list[dict]) -> None:
+        """Rewrite the manifest (atomically) with only the `kept` records, then delete the files of `records`."""
+        temporary = self.manifest_path + ".tmp"
+        with open(temporary, "wb") as handle:
+            handle.write("".join(json.dumps(record, sort_keys=True) + "\n" for record in kept).encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.manifest_path)
+        _fsync_directory(self.directory)
+        for record in records:
+            path = os.path.join(self.directory, os.path.basename(record["file"]))
+            if os.path.exists(path):
+                os.remove(path)
+
     def read(self, record: dict) -> Optional[dict]:
         """The arrays of one manifest record, or None (logged, counted) when the file is missing or corrupt."""
         path = os.path.join(self.directory, os.path.basename(record["file"]))

@@ -43,11 +43,11 @@ class OnlineLearner:
         self.stacker = FrameStacker(agent_config.cameras, agent_config.frame_stack)
         self.counters = TrainingCounters()
         self.checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
-        agent_config.to_yaml(os.path.join(run_dir, "agent.yaml"))
         if resume and os.path.exists(self.checkpoint_path):
             self.counters, _ = load_checkpoint(self.checkpoint_path, self.agent, {"replay": self.replay.rng})
             LOG.info("resumed from %s: %s, %d transitions in replay", self.checkpoint_path, self.counters,
                      len(self.replay))
+        agent_config.to_yaml(os.path.join(run_dir, "agent.yaml"))   # after the resume: a refused one changes nothing
         self.actor_refresh_updates = actor_refresh_updates
         self._policy_lock = threading.Lock()   # guards the learner's weights during updates and checkpoints
         self._snapshot = self._copy_policy()   # the newest acting copy, replaced (never mutated) by the learner

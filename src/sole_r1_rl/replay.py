@@ -51,10 +51,13 @@ class Batch:
 
 
 class ReplayBuffer:
-    """Episode-aware ring replay (module docstring); `directory` makes completed episodes persistent."""
+    """Episode-aware ring replay (module docstring); `directory` makes completed episodes persistent.
+
+    `episode_limit` (resume): stored episodes with ids at or above it were closed after the checkpoint that
+    recorded it (`closed_episode_limit`); they are removed from the directory instead of loaded."""
 
     def __init__(self, config: AgentConfig, directory: Optional[str] = None, seed: Optional[int] = None,
-                 compress: bool = False) -> None:
+                 compress: bool = False, episode_limit: Optional[int] = None) -> None:
         self.config = config
         self.cameras = tuple(config.cameras)
         self.capacity = config.replay_capacity
@@ -83,10 +86,16 @@ class ReplayBuffer:
         self.store = EpisodeStore(directory, compress) if directory else None
         self.loaded_episodes = 0
         if self.store is not None:
-            self._load()
+            self._load(episode_limit)
 
     def __len__(self) -> int:
         return self.num_transitions
+
+    @property
+    def closed_episode_limit(self) -> int:
+        """Every closed episode has a lower id, the one being written does not: what a checkpoint records."""
+        with self.lock:
+            return self._next_id if self._open is None else self._open
 
     # -- writing
     def add(self, obs: dict, action: np.ndarray, reward: float, next_obs: dict,
@@ -281,9 +290,17 @@ class ReplayBuffer:
         arrays.update(proprio=self.proprio[slots], action=self.action[slots[:-1]], reward=self.reward[slots[:-1]])
         return arrays
 
-    def _load(self) -> None:
+    def _load(self, episode_limit: Optional[int]) -> None:
         """Refill memory with the newest completed episodes on disk that fit the capacity."""
         records = self.store.entries()
+        if episode_limit is not None:
+            later = [r for r in records if int(r["episode"]) >= episode_limit]
+            if later:
+                records = [r for r in records if int(r["episode"]) < episode_limit]
+                self.store.forget(later, kept=records)
+                LOG.warning("replay: dropped %d episode(s) written after the checkpoint (ids %s) from %s",
+                            len(later), [int(r["episode"]) for r in later], self.store.directory)
+            self._next_id = max(self._next_id, episode_limit)   # ids continue as in the uninterrupted run
         chosen, frames = [], 0
         for record in reversed(records):
             need = int(record.get("length", 0)) + 1

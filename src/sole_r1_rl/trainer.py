@@ -23,46 +23,20 @@ import torch
 
 from sole_r1_model.rewarder import ProgressQuery, Rewarder
 from sole_r1_rl.agent import DrQV2Agent
-from sole_r1_rl.checkpoint import TrainingCounters, load_checkpoint, save_checkpoint
+from sole_r1_rl.checkpoint import CheckpointError, TrainingCounters, read_checkpoint, save_checkpoint
 from sole_r1_rl.config import AgentConfig
+from sole_r1_rl.cli import parse_args
 from sole_r1_rl.curves import EpisodeLog, plot_learning_curve
 from sole_r1_rl.loader import BatchLoader
 from sole_r1_rl.obs import FrameStacker, observation_frames
 from sole_r1_rl.replay import ReplayBuffer
-from sole_r1_rl.reward import ProgressRewardShaper, RewardConfig
+from sole_r1_rl.reward import ProgressRewardShaper
+from sole_r1_rl.run_config import TrainerConfig
 
 if TYPE_CHECKING:  # sole_r1_sim imports MuJoCo: only needed when the trainer builds its own env
     from sole_r1_sim.contract import ManipulationEnv, Observation
 
 LOG = logging.getLogger("sole_r1.trainer")
-
-
-@dataclasses.dataclass
-class TrainerConfig:
-    """Run settings (the agent's own settings live in AgentConfig)."""
-
-    suite: str = "metaworld"
-    task: str = "reach-v3"
-    rewarder: str = "oracle"                 # make_rewarder spec: backend name or YAML path
-    steps: int = 10_000                      # env steps to reach (a resumed run continues up to this)
-    out: str = "runs/latest"
-    seed: int = 0
-    query_every: int = 10                    # env steps between reward queries (10 Hz control, ~1 Hz reward)
-    max_episode_steps: Optional[int] = None  # shorter time limit than the env's (truncation, bootstrapped)
-    render_size: Optional[int] = None        # env image size; None = the agent's (larger: resized for the agent)
-    checkpoint_every: int = 5_000            # env steps between checkpoints (taken at episode ends)
-    log_every: int = 100                     # updates between metric rows
-    resume: bool = True                      # continue from out/checkpoint.pt when it exists
-    compress_replay: bool = False
-    progress_bar: bool = True
-    reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "query_every", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TrainerConfig.{name} must be >= 1")
-        if self.max_episode_steps is not None and self.max_episode_steps < 1:
-            raise ValueError("TrainerConfig.max_episode_steps must be >= 1 or None")
 
 
 class Trainer:
@@ -73,6 +47,13 @@ class Trainer:
         self.config, self.agent_config = config, agent_config
         os.makedirs(config.out, exist_ok=True)
         _seed_everything(config.seed)
+        self.agent = DrQV2Agent(agent_config)
+        self.checkpoint_path = os.path.join(config.out, "checkpoint.pt")
+        # Validate a resume before anything in the run directory changes: a refused one leaves it as it was.
+        checkpoint = None
+        if config.resume and os.path.exists(self.checkpoint_path):
+            checkpoint = read_checkpoint(self.checkpoint_path)
+            checkpoint.restore_agent(self.agent)
         render = config.render_size or agent_config.image_size
         if env is None:
             from sole_r1_sim import make_env
@@ -81,21 +62,27 @@ class Trainer:
             from sole_r1_model.rewarders import make_rewarder
             rewarder = make_rewarder(config.rewarder)
         self.env, self.rewarder = env, rewarder
-        self.agent = DrQV2Agent(agent_config)
+        episode_limit = checkpoint.extra.get("replay_episode_limit") if checkpoint is not None else None
         self.replay = ReplayBuffer(agent_config, os.path.join(config.out, "replay"), seed=config.seed,
-                                   compress=config.compress_replay)
+                                   compress=config.compress_replay, episode_limit=episode_limit)
         self.shaper = ProgressRewardShaper(config.reward)
         self.stacker = FrameStacker(agent_config.cameras, agent_config.frame_stack)
         self.episodes = EpisodeLog(os.path.join(config.out, "episodes.csv"))
-        self.checkpoint_path = os.path.join(config.out, "checkpoint.pt")
         self.counters = TrainingCounters()
         self.counts = {"rewarder_errors": 0, "act_errors": 0}
         self._loader: Optional[BatchLoader] = None
-        agent_config.to_yaml(os.path.join(config.out, "agent.yaml"))
-        if config.resume and os.path.exists(self.checkpoint_path):
-            self.counters, _ = load_checkpoint(self.checkpoint_path, self.agent, {"replay": self.replay.rng})
+        if checkpoint is not None:
+            checkpoint.restore_rng({"replay": self.replay.rng})
+            self.counters = checkpoint.counters
+            # The run continues exactly from the checkpoint: episodes logged after it (a kill before the next
+            # checkpoint) are run again, so their rows would be duplicates (the replay drops its copies itself).
+            dropped = self.episodes.drop_after(self.counters.episodes)
+            if dropped:
+                LOG.warning("resume: dropped %d row(s) of episodes.csv written after the checkpoint (episode %d)",
+                            dropped, self.counters.episodes)
             LOG.info("resumed from %s at %s with %d transitions in replay", self.checkpoint_path, self.counters,
                      len(self.replay))
+        agent_config.to_yaml(os.path.join(config.out, "agent.yaml"))
 
     # -- the loop
     def run(self) -> TrainingCounters:
@@ -144,7 +131,8 @@ class Trainer:
     def save(self) -> None:
         """Checkpoint (atomic) and refresh the learning curve."""
         save_checkpoint(self.checkpoint_path, self.agent, self.counters, {"replay": self.replay.rng},
-                        extra={"trainer": dataclasses.asdict(self.config)})
+                        extra={"trainer": dataclasses.asdict(self.config),
+                               "replay_episode_limit": self.replay.closed_episode_limit})
         title = f"{self.config.suite}/{self.config.task} -- rewarder {self.rewarder.name}"
         plot_learning_curve(self.episodes, os.path.join(self.config.out, "learning_curve.png"), title)
 
@@ -270,13 +258,14 @@ def _progress_bar(config: TrainerConfig, initial: int):
 
 def main(argv: Optional[list] = None) -> int:
     """CLI entry point (see module docstring)."""
-    from sole_r1_rl.cli import parse_args
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     trainer_config, agent_config, threads = parse_args(argv)
     if threads:
         torch.set_num_threads(threads)
-    trainer = Trainer(trainer_config, agent_config)
+    try:
+        trainer = Trainer(trainer_config, agent_config)
+    except CheckpointError as error:
+        raise SystemExit(f"error: {error}") from error
     try:
         counters = trainer.run()
     finally:

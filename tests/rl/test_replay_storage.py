@@ -1,10 +1,13 @@
-"""Replay memory and persistence: one stored frame per camera per step; completed episodes survive `kill -9`."""
+"""Replay memory and persistence: one stored frame per camera per step; completed episodes survive `kill -9`;
+checkpoints are atomic and an unreadable one says what to do."""
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import zipfile
 
 import numpy as np
 import psutil
@@ -13,7 +16,7 @@ import torch
 
 from .learner_testlib import fill_episode, numbered_frame, tiny_config
 from sole_r1_rl.agent import DrQV2Agent
-from sole_r1_rl.checkpoint import TrainingCounters, load_checkpoint, save_checkpoint
+from sole_r1_rl.checkpoint import CheckpointError, TrainingCounters, load_checkpoint, save_checkpoint
 from sole_r1_rl.replay import ReplayBuffer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -162,15 +165,68 @@ def test_loading_keeps_the_newest_episodes_that_fit(tmp_path):
     assert {int(e) for e in reader.sample(32).proprio[:, 0]} == {3, 4}
 
 
-@pytest.mark.parametrize("compress", [False, True])
-def test_checkpoint_file_is_replaced_atomically(tmp_path, compress):
+class KilledMidWrite(Exception):
+    """Stands in for SIGKILL during a checkpoint write."""
+
+
+def test_a_checkpoint_write_killed_midway_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch):
     config = tiny_config()
     agent = DrQV2Agent(config)
     path = str(tmp_path / "ckpt.pt")
     save_checkpoint(path, agent, TrainingCounters(env_steps=1))
     save_checkpoint(path, agent, TrainingCounters(env_steps=2))
-    assert sorted(os.listdir(tmp_path)) == ["ckpt.pt"]     # no temp files left behind
-    counters, _ = load_checkpoint(path, DrQV2Agent(config))
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.prev.pt", "ckpt.pt"]    # no temp files left behind
+    real_save = torch.save
+
+    def dies_halfway(payload, handle):
+        buffer = io.BytesIO()
+        real_save(payload, buffer)
+        handle.write(buffer.getvalue()[:buffer.tell() // 2])
+        handle.flush()
+        raise KilledMidWrite
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(KilledMidWrite):
+        save_checkpoint(path, agent, TrainingCounters(env_steps=3))
+    monkeypatch.undo()
+    counters, _ = load_checkpoint(path, DrQV2Agent(config))   # an in-place write would have torn this file
     assert counters.env_steps == 2
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(str(tmp_path / "missing.pt"), agent)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_an_unreadable_checkpoint_names_the_file_and_the_previous_one_still_loads(tmp_path, damage):
+    agent = DrQV2Agent(tiny_config())
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(str(path), agent, TrainingCounters(env_steps=1))
+    save_checkpoint(str(path), agent, TrainingCounters(env_steps=2))
+    data = path.read_bytes()
+    path.write_bytes({"empty": b"", "truncated": data[:len(data) // 2], "garbage": b"not a checkpoint"}[damage])
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(str(path), agent)
+    message = str(error.value)
+    assert str(path) in message and "--no-resume" in message and str(tmp_path / "checkpoint.prev.pt") in message
+    counters, _ = load_checkpoint(str(tmp_path / "checkpoint.prev.pt"), agent)
+    assert counters.env_steps == 1
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_compress_replay_writes_deflated_episode_files_that_load_back_equal(tmp_path, compress):
+    config = tiny_config(nstep=3)
+    writer = ReplayBuffer(config, directory=str(tmp_path), compress=compress)
+    for episode in range(2):
+        fill_episode(writer, config, episode, [float(episode + t) for t in range(5)])
+    files = sorted(tmp_path.glob("episode_*.npz"))
+    assert len(files) == 2
+    for name in files:
+        with zipfile.ZipFile(name) as archive:
+            kinds = {member.compress_type for member in archive.infolist()}
+        assert kinds == {zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED}, name
+    reader = ReplayBuffer(config, directory=str(tmp_path))
+    assert reader.num_episodes == 2 and len(reader) == 10
+    for episode in range(2):
+        steps = np.arange(5)
+        loaded, written = reader.batch_at([episode] * 5, steps), writer.batch_at([episode] * 5, steps)
+        for name, array in written.arrays().items():
+            np.testing.assert_array_equal(loaded.arrays()[name], array, err_msg=name)

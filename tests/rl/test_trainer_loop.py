@@ -2,14 +2,20 @@
 and the Meta-World smoke run through the command line."""
 import csv
 import json
+import logging
 import os
+import zipfile
 
 import numpy as np
+import pytest
 
 from .learner_testlib import TinyReachEnv, tiny_config
 from sole_r1_model.rewarder import ProgressResult, Rewarder
+from sole_r1_rl.checkpoint import TrainingCounters
+from sole_r1_rl.replay import ReplayBuffer
 from sole_r1_rl.reward import RewardConfig
-from sole_r1_rl.trainer import Trainer, TrainerConfig
+from sole_r1_rl.run_config import TrainerConfig
+from sole_r1_rl.trainer import Trainer
 
 
 class FlakyOracle(Rewarder):
@@ -38,9 +44,10 @@ class BrokenRewarder(Rewarder):
         raise ConnectionError("reward server unreachable")
 
 
-def _trainer(tmp_path, rewarder, steps=60, **agent):
-    config = TrainerConfig(steps=steps, out=str(tmp_path), query_every=5, max_episode_steps=20, progress_bar=False,
-                           checkpoint_every=10_000, reward=RewardConfig())
+def _trainer(tmp_path, rewarder, steps=60, run=None, **agent):
+    config = TrainerConfig(**{**dict(steps=steps, out=str(tmp_path), query_every=5, max_episode_steps=20,
+                                     progress_bar=False, checkpoint_every=10_000, reward=RewardConfig()),
+                              **(run or {})})
     agent_config = tiny_config(num_seed_steps=10, update_every_steps=2, num_expl_steps=15, **agent)
     return Trainer(config, agent_config, env=TinyReachEnv(16), rewarder=rewarder)
 
@@ -92,12 +99,75 @@ def test_resume_continues_counters_replay_and_episode_log(tmp_path):
     assert resumed.env.resets == [2, 3, 4]   # episode seeds continue after the restored episode count
 
 
+class Killed(Exception):
+    """Stands in for SIGKILL."""
+
+
+def test_resume_after_a_kill_between_episode_end_and_checkpoint_restores_exactly_the_checkpoint(tmp_path, caplog):
+    first = _trainer(tmp_path, FlakyOracle(), steps=80, run=dict(checkpoint_every=20))
+    checkpoint = first.save
+
+    def killed_before_the_third_checkpoint():
+        if first.counters.episodes == 3:   # episode 3 is in episodes.csv and the replay, not in a checkpoint
+            raise Killed
+        checkpoint()
+
+    first.save = killed_before_the_third_checkpoint
+    with pytest.raises(Killed):
+        first.run()
+    assert [int(r["episode"]) for r in _rows(tmp_path / "episodes.csv")] == [1, 2, 3]
+    assert len(open(tmp_path / "replay" / "manifest.jsonl").readlines()) == 3
+
+    with caplog.at_level(logging.INFO):
+        resumed = _trainer(tmp_path, FlakyOracle(), steps=80, run=dict(checkpoint_every=20))
+    assert resumed.counters.env_steps == 40 and resumed.counters.episodes == 2
+    assert len(resumed.replay) == 40 and resumed.replay.num_episodes == 2
+    assert [int(r["episode"]) for r in _rows(tmp_path / "episodes.csv")] == [1, 2]
+    assert "written after the checkpoint" in caplog.text
+    counters = resumed.run()
+    assert (counters.env_steps, counters.episodes) == (80, 4)
+    assert [int(r["episode"]) for r in _rows(tmp_path / "episodes.csv")] == [1, 2, 3, 4]
+    manifest = [json.loads(line) for line in open(tmp_path / "replay" / "manifest.jsonl")]
+    assert [m["episode"] for m in manifest] == [0, 1, 2, 3]
+    assert len(resumed.replay) == 80 and len(ReplayBuffer(resumed.agent_config, str(tmp_path / "replay"))) == 80
+
+
+def test_a_refused_resume_leaves_agent_yaml_as_it_was(tmp_path):
+    _trainer(tmp_path, FlakyOracle(), steps=20).run()
+    before = (tmp_path / "agent.yaml").read_text()
+    assert "hidden_dim: 32" in before
+    with pytest.raises(ValueError, match="hidden_dim") as error:
+        _trainer(tmp_path, FlakyOracle(), steps=40, hidden_dim=64)
+    assert "--no-resume" in str(error.value)
+    assert (tmp_path / "agent.yaml").read_text() == before
+    resumed = _trainer(tmp_path, FlakyOracle(), steps=40, batch_size=4)   # a setting that fits is accepted
+    assert resumed.counters == TrainingCounters(env_steps=20, updates=resumed.counters.updates, episodes=1)
+    assert "batch_size: 4" in (tmp_path / "agent.yaml").read_text()
+
+
+def test_a_refused_resume_of_the_online_learner_leaves_agent_yaml_as_it_was(tmp_path):
+    from sole_r1_rl.online import OnlineLearner
+
+    OnlineLearner(tiny_config(), str(tmp_path)).save()
+    before = (tmp_path / "agent.yaml").read_text()
+    with pytest.raises(ValueError, match="hidden_dim"):
+        OnlineLearner(tiny_config(hidden_dim=64), str(tmp_path))
+    assert (tmp_path / "agent.yaml").read_text() == before
+
+
+def test_compress_replay_reaches_the_episode_files(tmp_path):
+    _trainer(tmp_path, FlakyOracle(), steps=20, run=dict(compress_replay=True)).run()
+    (stored,) = (tmp_path / "replay").glob("episode_*.npz")
+    with zipfile.ZipFile(stored) as archive:
+        assert {member.compress_type for member in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+
+
 def test_metaworld_reach_smoke_run_with_the_oracle_through_the_cli(tmp_path):
     from sole_r1_rl.trainer import main
 
     out = tmp_path / "run"
     code = main(["--suite", "metaworld", "--task", "reach-v3", "--rewarder", "oracle", "--steps", "200",
-                 "--out", str(out), "--image-size", "64", "--max-episode-steps", "100", "--no-progress",
+                 "--out", str(out), "--image-size", "64", "--max-episode-steps", "100", "--no-progress-bar",
                  "--threads", "1", "--set", "batch_size=16", "--set", "hidden_dim=64", "--set", "num_seed_steps=150",
                  "--set", "num_expl_steps=100", "--set", "update_every_steps=10"])
     assert code == 0

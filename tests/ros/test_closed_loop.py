@@ -21,7 +21,7 @@ def _status(diagnostics, name):
 
 
 @pytest.mark.slow
-def test_realtime_loop_with_tiny_rewarder_learns_at_control_rate(ros, launch_graph, tmp_path):
+def test_realtime_loop_with_tiny_rewarder_keeps_the_control_rate_while_updating(ros, launch_graph, tmp_path):
     diagnostics = ros.collect(DiagnosticArray, conv.DIAGNOSTICS)
     commands = ros.collect(EEDeltaCommand, conv.ROBOT_COMMAND)
     progress = ros.collect(ProgressEstimate, conv.PROGRESS)

@@ -1,5 +1,7 @@
 """Node conventions: typed parameters with clear errors, and QoS profiles that behave as documented."""
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 import rclpy
@@ -7,7 +9,7 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import Bool
 
 from sole_r1_ros.ros import conventions as conv
-from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.ros.conventions import ConfigError, param
 
 
 @dataclasses.dataclass
@@ -46,7 +48,7 @@ def test_defaults_overrides_and_int_to_float(ros):
     ({"robot_ip": "x", "rate": 60.0, "mode": "lockstep"}, "lockstep needs rate <= 50"),
 ])
 def test_bad_parameters_raise_errors_naming_them(ros, overrides, message):
-    with pytest.raises(ParameterError, match=message.replace("(", r"\(")):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         _declare(ros, **overrides)
 
 
@@ -72,3 +74,11 @@ def test_best_effort_subscriber_receives_from_image_publisher_qos(ros):
     publisher = ros.node.create_publisher(Bool, "/test/sensor", conv.IMAGE_PUBLISHER_QOS)
     received = ros.collect(Bool, "/test/sensor", conv.SENSOR_QOS)
     ros.wait_for(lambda: publisher.publish(Bool(data=True)) or received, 5, "a sample over mixed QoS")
+
+
+def test_a_node_given_a_misspelt_parameter_exits_2_naming_it_and_the_valid_names():
+    process = subprocess.run([sys.executable, "-m", "sole_r1_ros.nodes.safety_gate", "--ros-args",
+                              "-p", "max_translaton_m:=0.1"], capture_output=True, text=True, timeout=30)
+    assert process.returncode == 2, process.stderr
+    assert "unknown parameter(s) for safety_gate: max_translaton_m" in process.stderr
+    assert "valid names:" in process.stderr and "max_translation_m" in process.stderr.split("valid names:")[1]

@@ -6,7 +6,9 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
@@ -22,8 +24,8 @@ PARAMS = {"camera_timeout_s": 0.4, "proprio_timeout_s": 0.4, "reward_timeout_s":
 
 
 @pytest.fixture
-def gate_process():
-    args = [f"{k}:={v}" for k, v in PARAMS.items()]
+def gate_process(request):
+    args = [f"{k}:={v}" for k, v in {**PARAMS, **getattr(request, "param", {})}.items()]
     cmd = [sys.executable, "-m", "sole_r1_ros.nodes.safety_gate", "--ros-args"]
     for arg in args:
         cmd += ["-p", arg.replace(" ", "")]
@@ -166,3 +168,20 @@ def test_estop_latches_holds_and_reset_resumes(ros, gate_process, how):
     t1 = time.monotonic()
     feeder.feed(0.6)
     assert any(not m.hold for m in feeder.recent(t1)), "commands pass again after reset"
+
+
+@pytest.mark.parametrize("gate_process", [{"use_sim_time": "true"}], indirect=True)
+def test_watchdogs_run_on_a_steady_clock_while_ros_time_stands_still(ros, gate_process):
+    clock = ros.node.create_publisher(Clock, "/clock", 10)
+    feeder = Feeder(ros)
+    _wait_connected(ros, feeder)
+    for _ in range(5):   # a paused simulator: ROS time stops here
+        clock.publish(Clock(clock=Time(sec=1000)))
+        time.sleep(0.05)
+    feeder.feed(1.0)
+    feeder.paused = {"camera"}
+    feeder.feed(1.2)
+    t0 = time.monotonic()
+    feeder.feed(0.5)
+    recent = feeder.recent(t0)
+    assert recent and all(m.hold for m in recent), "a stale camera must hold, whatever ROS time does"

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import Image
 
@@ -108,3 +109,34 @@ def test_lockstep_steps_once_per_command_and_waits_for_rewards(ros, bridge):
     commands.publish(_command(0.01, stamp=stale))
     time.sleep(0.5)
     assert len(poses) == 7
+
+
+@pytest.mark.parametrize("bridge", [{"suite": "metaworld", "task": "reach-v3", "mode": "lockstep", "image_size": 32,
+                                     "reward_every": 1000, "command_timeout": 60.0,
+                                     "min_subscribers": 1}], indirect=True)
+def test_a_nan_gripper_command_without_the_gate_is_held_counted_and_the_bridge_steps_on(ros, bridge):
+    poses = ros.collect(PoseStamped, conv.EE_POSE)
+    diagnostics = ros.collect(DiagnosticArray, conv.DIAGNOSTICS)
+    ros.collect(Image, conv.WRIST_IMAGE, conv.IMAGE_SUBSCRIBER_QOS)
+    commands = ros.node.create_publisher(EEDeltaCommand, conv.ROBOT_COMMAND, conv.RELIABLE_QOS)
+    progress = ros.node.create_publisher(ProgressEstimate, conv.PROGRESS, conv.RELIABLE_QOS)
+    ros.wait_for(lambda: poses and commands.get_subscription_count() > 0, 120, "the first observation")
+    progress.publish(ProgressEstimate(header=poses[-1][1].header, progress=0.0, valid=True))  # frame 0 is scored
+    commands.publish(_command(0.01, gripper=float("nan"), stamp=poses[-1][1].header.stamp))
+    ros.wait_for(lambda: len(poses) == 2, 30, "the step that holds the NaN command")
+    held = pose_to_arrays(poses[-1][1])[0] - pose_to_arrays(poses[0][1])[0]
+    commands.publish(_command(0.01, stamp=poses[-1][1].header.stamp))
+    ros.wait_for(lambda: len(poses) == 3, 30, "a step on the next valid command")
+    moved = pose_to_arrays(poses[-1][1])[0] - pose_to_arrays(poses[-2][1])[0]
+    assert abs(held[0]) < moved[0] / 2, f"the NaN command moved the arm {held}, a valid one {moved}"
+    assert bridge.poll() is None
+
+    def bad_commands():
+        for _, array in diagnostics:
+            for status in array.status:
+                values = {kv.key: kv.value for kv in status.values}
+                if status.name == "sole_r1: sim_bridge" and int(values.get("count_bad_commands", 0)) > 0:
+                    return int(values["count_bad_commands"])
+        return 0
+
+    assert ros.wait_for(bad_commands, 10, "bad_commands on /diagnostics") == 1

@@ -5,6 +5,9 @@ box, rate limit. While the e-stop is latched, the robot reports a stop, or any w
 reward, learner commands) is stale, the gate sends holds instead (also on a timer, so a silent learner still gets
 the robot held). The e-stop latches from /estop (Bool True), the trigger service, or a robot stop mode, and is
 released only by the reset service. Every intervention is counted on /diagnostics.
+
+Watchdogs, rate limit and timers run on a steady clock, not ROS time: a paused or replayed /clock
+(use_sim_time) must neither freeze the watchdogs nor make inputs look fresher than they are.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool, String
@@ -42,7 +46,7 @@ class SafetyGateNode(Node):
     def __init__(self) -> None:
         super().__init__("safety_gate")
         self.node_config = conv.declare_config(self, GateNodeConfig)
-        self.gate = SafetyGate(conv.declare_config(self, SafetyConfig), clock=self._now)
+        self.gate = SafetyGate(conv.declare_config(self, SafetyConfig))   # its default clock: time.monotonic
         cfg = self.node_config
         self._estopped_published: Optional[bool] = None
         self._out = self.create_publisher(EEDeltaCommand, conv.ROBOT_COMMAND, conv.RELIABLE_QOS)
@@ -61,8 +65,9 @@ class SafetyGateNode(Node):
         self.create_subscription(Bool, conv.ESTOP, self._on_estop, conv.LATCHED_QOS)
         self.create_service(Trigger, conv.TRIGGER_ESTOP_SERVICE, self._on_trigger)
         self.create_service(Trigger, conv.RESET_ESTOP_SERVICE, self._on_reset)
-        self.create_timer(1.0 / cfg.hold_rate_hz, self._tick)
-        self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(1.0 / cfg.hold_rate_hz, self._tick, clock=steady)
+        self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics, clock=steady)
         self._publish_estop_state()
         self._publish_workspace()
         limits = self.gate.config
@@ -70,9 +75,6 @@ class SafetyGateNode(Node):
             f"gating {conv.LEARNER_COMMAND} -> {conv.ROBOT_COMMAND}: max {limits.max_translation_m} m / "
             f"{limits.max_rotation_rad} rad per step, box {limits.workspace_min}..{limits.workspace_max}, "
             f"{limits.max_command_rate_hz} Hz max")
-
-    def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
 
     def _after(self, update, *args) -> None:
         """Apply an input that may latch the e-stop, then publish the latch state if it changed."""

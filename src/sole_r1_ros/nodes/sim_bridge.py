@@ -3,8 +3,10 @@
 Publishes both camera topics (+ CameraInfo), JointState and the EE pose after every step; applies the gated
 EEDeltaCommand from the safety gate (physical units -> the suite's normalised action); serves ResetEpisode; publishes
 EpisodeInfo with the simulator's true success and progress marked PRIVILEGED (the learner never subscribes to them).
+A command with a NaN/inf field is held whole (the gate rejects those; a graph without it must not crash the bridge),
+and counted (`count_bad_commands` on /diagnostics).
 
-Timing (DESIGN.md): `realtime` steps at `control_rate` with the newest gated command (no fresh command = hold);
+Timing (docs/architecture.md): `realtime` steps at `control_rate` with the newest gated command (no fresh command = hold);
 `lockstep` steps once per command that answers the newest observation (matched by stamp) and, on reward frames
 (every `reward_every`-th step of an episode), first waits for the reward node's estimate of that frame -- so a slow
 CPU rewarder gives the same learning signal as a fast GPU one.
@@ -18,6 +20,7 @@ from typing import Optional
 
 import numpy as np
 from builtin_interfaces.msg import Time as TimeMsg
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -26,9 +29,9 @@ from std_msgs.msg import Float64MultiArray
 from sole_r1.msg import EEDeltaCommand, EpisodeInfo, ProgressEstimate
 from sole_r1.srv import ResetEpisode
 from sole_r1_ros.ros import conventions as conv
-from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.ros.conventions import ConfigError, param
 from sole_r1_ros.ros.images import camera_info_from_fov, numpy_to_image
-from sole_r1_ros.ros.msg_convert import pose_from_arrays
+from sole_r1_ros.ros.msg_convert import command_from_msg, pose_from_arrays
 
 
 @dataclasses.dataclass
@@ -73,6 +76,7 @@ class SimBridge(Node):
         self._pose = self.create_publisher(PoseStamped, conv.EE_POSE, conv.RELIABLE_QOS)
         self._episode = self.create_publisher(EpisodeInfo, conv.EPISODE_INFO, conv.EPISODE_QOS)
         self._action_scale = self.create_publisher(Float64MultiArray, conv.ACTION_SCALE, conv.LATCHED_QOS)
+        self._diagnostics = self.create_publisher(DiagnosticArray, conv.DIAGNOSTICS, conv.RELIABLE_QOS)
         self.create_subscription(EEDeltaCommand, conv.ROBOT_COMMAND, self._on_command, conv.RELIABLE_QOS)
         self.create_subscription(ProgressEstimate, conv.PROGRESS, self._on_progress, conv.RELIABLE_QOS)
         self.create_service(ResetEpisode, conv.RESET_EPISODE_SERVICE, self._on_reset)
@@ -94,6 +98,7 @@ class SimBridge(Node):
         self._started = False
         period = 1.0 / cfg.control_rate if cfg.mode == "realtime" else 0.01
         self.create_timer(period, self._realtime_step if cfg.mode == "realtime" else self._lockstep_check)
+        self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"{cfg.suite}/{cfg.task} ({cfg.mode}, {cfg.image_size}px): '{self.instruction}'")
 
     # ---- environment ---------------------------------------------------------------------------------------
@@ -107,7 +112,7 @@ class SimBridge(Node):
             self.env = make_env(self.config.suite, task, image_size=(size, size), seed=self.config.seed,
                                 tuned=self.config.tuned)
         except (KeyError, ValueError, FileNotFoundError, ImportError) as exc:
-            raise ParameterError(f"parameter 'suite'/'task' ({self.config.suite}/{task}): {exc}") from exc
+            raise ConfigError(f"parameter 'suite'/'task' ({self.config.suite}/{task}): {exc}") from exc
         self.task_name = task
         scale = self.env.action_scale  # the learner scales its normalised actions with these (latched)
         rotation = scale.rotation if any(scale.rotation_axes) else 0.0
@@ -138,9 +143,6 @@ class SimBridge(Node):
         else:
             self.counters["holds"] += 1
         action[6] = self._gripper
-        if not np.all(np.isfinite(action)):
-            self.counters["bad_commands"] += 1  # the gate rejects NaN; this guards against a graph without it
-            action[:6] = 0.0
         return np.clip(action, -1.0, 1.0)
 
     def _step(self, command: Optional[EEDeltaCommand]) -> None:
@@ -187,6 +189,10 @@ class SimBridge(Node):
             self._step(None)
 
     def _on_command(self, msg: EEDeltaCommand) -> None:
+        if not msg.hold and not command_from_msg(msg).is_finite():
+            self.counters["bad_commands"] += 1
+            self.get_logger().warn("non-finite command held (is the safety gate running?)", throttle_duration_sec=10)
+            msg.hold = True   # held whole: not even its gripper value (kept across steps) reaches the simulator
         self._command = msg
         self._command_time = time.monotonic()
         if self.config.mode == "lockstep":
@@ -228,6 +234,13 @@ class SimBridge(Node):
         if event == EpisodeInfo.EVENT_STARTED:
             msg.header.stamp = self.get_clock().now().to_msg()
         self._episode.publish(msg)
+
+    def _publish_diagnostics(self) -> None:
+        values = {"episode_id": self.episode_id, "step": self.step_count}
+        values.update({f"count_{k}": v for k, v in sorted(self.counters.items())})
+        level = DiagnosticStatus.WARN if self.counters["bad_commands"] else DiagnosticStatus.OK
+        self._diagnostics.publish(conv.diagnostics(self, "sim_bridge", level, f"{self.config.suite}/{self.task_name}",
+                                                   values))
 
     def _on_reset(self, request, response):
         try:

@@ -6,8 +6,9 @@ a stop or a mode it cannot move in, or any watched input (cameras, proprio, rewa
 rejects NaN/inf commands, limits the per-step motion, keeps the commanded target inside the workspace box, drops
 commands that come faster than the rate limit, and counts every intervention by kind for /diagnostics.
 
-Time is injected (every method takes `t`, seconds on any monotonic clock; by default the gate's own clock), so
-tests and simulators in lockstep control it fully.
+Time is injected (every method takes `t`, seconds on any monotonic clock; by default the injected `clock`,
+`time.monotonic` unless given), so tests and simulators in lockstep control it fully. The node keeps the default:
+ROS time can stand still or jump back (use_sim_time), which would silence the watchdogs.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from sole_r1_config import param
 from sole_r1_ros.logic.franka.robot_mode import RobotMode, STOP_MODES, parse_robot_mode
 from sole_r1_ros.logic.safety.command import CommandDelta, clip_norm
 
@@ -42,20 +44,25 @@ class GateDecision:
 
 @dataclasses.dataclass
 class SafetyConfig:
-    """Safety gate parameters (ROS parameters of safety_gate mirror these names)."""
+    """Safety gate limits and watchdogs; safety_gate declares each field as a ROS parameter of the same name."""
 
-    camera_timeout_s: float = 0.15         # hold when any camera's newest frame is older (30 Hz: 4 missed frames)
-    proprio_timeout_s: float = 0.25        # hold when the newest EE pose is older
-    reward_timeout_s: float = 5.0          # hold when the newest reward estimate is older (~1 Hz expected)
-    command_timeout_s: float = 0.5         # hold when the learner has sent nothing for this long
-    cameras: tuple = ("shoulder", "wrist")  # camera names watched separately by the camera watchdog
-    max_translation_m: float = 0.03        # per-step translation limit (Euclidean norm), metres
-    max_rotation_rad: float = 0.15         # per-step rotation limit (axis-angle norm), radians
-    limit_mode: str = "clip"               # "clip": scale an oversize step down to the limit; "reject": hold
-    workspace_min: tuple = (0.25, -0.35, 0.02)   # box the commanded EE target must stay in, base frame, metres
-    workspace_max: tuple = (0.75, 0.35, 0.55)
-    max_command_rate_hz: float = 15.0      # commands closer together than 1/rate are dropped
-    motion_modes: tuple = ("IDLE", "MOVE")  # robot modes in which commands may pass (when a mode is reported)
+    camera_timeout_s: float = param(0.15, "hold when any camera's newest frame is older, s (.inf: off; 30 Hz: 4 "
+                                    "missed frames)", low=1e-3)
+    proprio_timeout_s: float = param(0.25, "hold when the newest EE pose is older, s (.inf: off)", low=1e-3)
+    reward_timeout_s: float = param(5.0, "hold when the newest reward estimate is older, s (~1 Hz expected)",
+                                    low=1e-3)
+    command_timeout_s: float = param(0.5, "hold when the learner has sent nothing for this long, s", low=1e-3)
+    cameras: tuple = param(("shoulder", "wrist"), "camera names watched separately by the camera watchdog")
+    max_translation_m: float = param(0.03, "per-step translation limit (Euclidean norm), m", low=1e-4, high=0.2)
+    max_rotation_rad: float = param(0.15, "per-step rotation limit (axis-angle norm), rad", low=1e-4, high=1.0)
+    limit_mode: str = param("clip", "clip: scale an oversize step down to the limit; reject: hold instead",
+                            choices=("clip", "reject"))
+    workspace_min: tuple = param((0.25, -0.35, 0.02), "lower corner of the box the EE target must stay in, base "
+                                 "frame, m")
+    workspace_max: tuple = param((0.75, 0.35, 0.55), "upper corner of that box, base frame, m")
+    max_command_rate_hz: float = param(15.0, "commands closer together than 1/rate are dropped, Hz", low=0.1,
+                                       high=1000.0)
+    motion_modes: tuple = param(("IDLE", "MOVE"), "robot modes in which commands may pass (when a mode is reported)")
 
     def __post_init__(self) -> None:
         for name in ("camera_timeout_s", "proprio_timeout_s", "reward_timeout_s", "command_timeout_s",
