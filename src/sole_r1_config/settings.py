@@ -54,6 +54,15 @@ def check_ranges(config: Any, prefix: str = "") -> None:
             raise ConfigError(message)
 
 
+def from_mapping(cls: type, data: dict[str, Any], what: str) -> Any:
+    """Build dataclass `cls` from a dict (YAML, overrides); unknown keys are a ConfigError listing the valid ones."""
+    valid = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - valid)
+    if unknown:
+        raise ConfigError(f"unknown {what} key(s) {unknown}; valid keys: {sorted(valid)}")
+    return cls(**data)
+
+
 def parse_key_values(items: Iterable[str], what: str = "override") -> dict[str, Any]:
     """['batch_size=64', 'lr=1e-4'] -> {'batch_size': 64, 'lr': 0.0001}; values are read as YAML scalars."""
     result: dict[str, Any] = {}

@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import yaml
 
+from sole_r1_config import from_mapping
 from sole_r1_rl.schedule import parse_schedule
 
 CAMERAS = ("shoulder", "wrist")
@@ -99,11 +100,7 @@ class AgentConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "AgentConfig":
         """Build from a dict; an unknown key is an error naming the key and listing the valid ones."""
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - valid)
-        if unknown:
-            raise ValueError(f"unknown agent config key(s) {unknown}; valid keys: {sorted(valid)}")
-        return cls(**data)
+        return from_mapping(cls, data, "agent config")
 
     @classmethod
     def from_yaml(cls, path: str) -> "AgentConfig":

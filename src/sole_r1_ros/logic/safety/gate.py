@@ -21,7 +21,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from sole_r1_config import param
+from sole_r1_config import from_mapping, param
 from sole_r1_ros.logic.franka.robot_mode import RobotMode, STOP_MODES, parse_robot_mode
 from sole_r1_ros.logic.safety.command import CommandDelta, clip_norm
 
@@ -92,12 +92,8 @@ class SafetyConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "SafetyConfig":
         """Build from a parameter dict (e.g. YAML); unknown keys are an error that lists the valid ones."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown safety parameter(s) {unknown}; valid: {sorted(known)}")
         values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()}
-        return cls(**values)
+        return from_mapping(cls, values, "safety parameter")
 
 
 class SafetyGate:
