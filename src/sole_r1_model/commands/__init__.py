@@ -1,16 +1,8 @@
-"""`sole-r1` subcommands that need no ROS: `score` (offline reward of videos) and `prompt` (inspect model inputs).
+"""`sole-r1` subcommands that need no ROS: scoring, prompts, the official server, evaluation, synthesis, training.
 
 Each module exposes `register(subparsers)`, which adds its subcommand and sets `func=run`; `run(args)` returns
-the process exit code.
+the process exit code. `sole-r1` (sole_r1_ros.cli) and `python -m sole_r1_model` (no ROS needed) both list them.
 """
 from __future__ import annotations
 
-import argparse
-
-
-def register_all(subparsers: "argparse._SubParsersAction") -> None:
-    """Add every subcommand of this package to an argparse subparsers object."""
-    from sole_r1_model.commands import prompt, score
-
-    score.register(subparsers)
-    prompt.register(subparsers)
+COMMANDS = ("score", "prompt", "serve", "eval", "synth", "train")
