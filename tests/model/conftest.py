@@ -62,3 +62,22 @@ def make_query(lift_frames):
                              previous_progress=previous, query_index=t, **extra)
 
     return make
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Train on one CPU thread: with other processes busy, two spinning OpenMP threads ran ~10x slower here."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def mini_dataset(tmp_path_factory):
+    """Folder of an 8-row dataset (save_to_disk), like the ones `sole-r1 synth` writes."""
+    from tests.model.train_testlib import write_dataset
+
+    return write_dataset(tmp_path_factory.mktemp("data") / "mini")
