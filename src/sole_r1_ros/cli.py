@@ -6,17 +6,16 @@ import importlib
 import sys
 from typing import Optional
 
+from sole_r1_model.commands import COMMANDS as MODEL_COMMANDS
+
 # Subcommands that live with their library (they register their own arguments); imported lazily so that
 # `sole-r1 launch` does not pay for importing torch/transformers.
 _EXTERNAL_COMMANDS = {
-    "score": "sole_r1_model.commands.score",
-    "prompt": "sole_r1_model.commands.prompt",
-    "serve": "sole_r1_model.commands.serve",
-    "eval": "sole_r1_model.commands.eval",
-    "synth": "sole_r1_model.commands.synth",
-    "train": "sole_r1_model.commands.train",
+    **{name: f"sole_r1_model.commands.{name}" for name in MODEL_COMMANDS},
     "estop": "sole_r1_ros.commands.estop",
     "demo": "sole_r1_ros.commands.demo",
+    "replay": "sole_r1_ros.commands.replay",
+    "export": "sole_r1_ros.commands.export",
 }
 
 

@@ -1,7 +1,8 @@
 """video_source: replay recorded episodes as the shoulder and wrist camera topics (+ CameraInfo).
 
-Sources: two videos / image folders (`shoulder_path`, `wrist_path`) or one side-by-side video
-(`side_by_side_path`: left half = shoulder/external, right half = wrist, the official SOLE-R1 test-video layout).
+Sources: two videos / image folders (`shoulder_path`, `wrist_path`), one side-by-side video
+(`side_by_side_path`: left half = shoulder/external, right half = wrist, the official SOLE-R1 test-video layout),
+or an episode bag written by the recorder node (`bag`: its two camera topics, wrist frame nearest in time).
 Both images of a pair carry the same stamp. With `task` set, each pass over the recording is announced as a new
 episode on /episode/info, so a reward node scores every pass from 0 %.
 """
@@ -18,7 +19,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from sole_r1.msg import EpisodeInfo
 from sole_r1_model.frames import split_side_by_side
 from sole_r1_ros.ros import conventions as conv
-from sole_r1_ros.ros.conventions import ParameterError, param
+from sole_r1_ros.ros.conventions import ConfigError, param
 from sole_r1_ros.logic.frame_reader import FrameReader
 from sole_r1_ros.ros.images import camera_info_from_fov, numpy_to_image
 
@@ -30,6 +31,7 @@ class VideoSourceConfig:
     shoulder_path: str = param("", "video file or image folder for the shoulder (external) camera")
     wrist_path: str = param("", "video file or image folder for the wrist camera")
     side_by_side_path: str = param("", "one video: left half shoulder, right half wrist (instead of the two paths)")
+    bag: str = param("", "an episode bag folder from the recorder node (instead of the paths): its camera topics")
     rate: float = param(10.0, "frames per second to publish", low=0.1, high=1000.0)
     loop: bool = param(True, "start again at the end of the recording")
     exit_when_done: bool = param(True, "with loop=false: stop the node after the last frame")
@@ -43,12 +45,11 @@ class VideoSourceConfig:
                                high=60.0)
 
     def __post_init__(self) -> None:
-        if not self.side_by_side_path and not (self.shoulder_path and self.wrist_path):
-            raise ParameterError("set 'side_by_side_path', or both 'shoulder_path' and 'wrist_path'")
-        if self.side_by_side_path and (self.shoulder_path or self.wrist_path):
-            raise ParameterError("'side_by_side_path' excludes 'shoulder_path'/'wrist_path': set one or the other")
+        sources = [bool(self.side_by_side_path), bool(self.shoulder_path or self.wrist_path), bool(self.bag)]
+        if sources.count(True) != 1 or (sources[1] and not (self.shoulder_path and self.wrist_path)):
+            raise ConfigError("set one source: 'side_by_side_path', 'bag', or both 'shoulder_path' and 'wrist_path'")
         if (self.width == 0) != (self.height == 0):
-            raise ParameterError("set both 'width' and 'height' (or neither)")
+            raise ConfigError("set both 'width' and 'height' (or neither)")
 
 
 class VideoSource(Node):
@@ -62,8 +63,8 @@ class VideoSource(Node):
         try:  # fail at start, with a message naming the parameter, if a path is wrong
             self._open_sources()
         except (FileNotFoundError, ValueError) as exc:
-            name = "side_by_side_path" if cfg.side_by_side_path else "shoulder_path/wrist_path"
-            raise ParameterError(f"parameter '{name}': {exc}") from exc
+            name = "side_by_side_path" if cfg.side_by_side_path else "bag" if cfg.bag else "shoulder_path/wrist_path"
+            raise ConfigError(f"parameter '{name}': {exc}") from exc
         self._pub_shoulder = self.create_publisher(Image, conv.SHOULDER_IMAGE, conv.IMAGE_PUBLISHER_QOS)
         self._pub_wrist = self.create_publisher(Image, conv.WRIST_IMAGE, conv.IMAGE_PUBLISHER_QOS)
         self._pub_shoulder_info = self.create_publisher(CameraInfo, conv.SHOULDER_INFO, conv.RELIABLE_QOS)
@@ -79,11 +80,18 @@ class VideoSource(Node):
 
     def _describe(self) -> str:
         cfg = self.config
+        if cfg.bag:
+            return f"bag {cfg.bag}"
         return f"side-by-side {cfg.side_by_side_path}" if cfg.side_by_side_path \
             else f"shoulder {cfg.shoulder_path} + wrist {cfg.wrist_path}"
 
     def _open_sources(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         cfg = self.config
+        if cfg.bag:
+            from sole_r1_ros.logic.bags import read_episode
+
+            pairs = read_episode(cfg.bag).iter_frame_pairs()
+            return ((self._resize(a), self._resize(b)) for a, b in pairs) if self._size else pairs
         if cfg.side_by_side_path:
             reader = FrameReader(cfg.side_by_side_path)
             pairs = (split_side_by_side(frame) for frame in reader)
