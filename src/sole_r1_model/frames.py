@@ -10,6 +10,7 @@ Online, the official client samples the camera at ~1 Hz with a frame stride
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 from pathlib import Path
@@ -22,6 +23,9 @@ VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 ARRAY_EXTENSIONS = {".npy"}
 DEFAULT_NUM_KEY_FRAMES = 10
+MIN_SCORED_FRAMES = 2  # frame 0 is 0 % by definition: scoring starts at the second frame
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +158,9 @@ def read_key_frames(path: str | Path, num_key_frames: int = DEFAULT_NUM_KEY_FRAM
             total = 0
     # Metadata frame counts are wrong for some containers: redo with the decoded count.
     total = total or count_frames(p)
+    if guess > 0 and total != guess:
+        log.warning("%s: the header says %d frames but %d decode (truncated or damaged file?); "
+                    "using the %d that decode", p, guess, total, total)
     return read_frames(p, key_frame_indices(total, num_key_frames))
 
 
@@ -274,6 +281,13 @@ def _check_found(path: Path, wanted: Optional[list], kept: list, total: int) -> 
         raise ValueError(f"{path} has {total} frames; frames {missing} do not exist")
 
 
+def check_scorable(path: str | Path, num_frames: int) -> None:
+    """Raise ValueError naming the file when an episode has too few frames to be scored."""
+    if num_frames < MIN_SCORED_FRAMES:
+        raise ValueError(f"{path} has {num_frames} frame{'s' * (num_frames != 1)}; an episode needs at least "
+                         f"{MIN_SCORED_FRAMES} to be scored (frame 0 is 0 % without a model call)")
+
+
 @dataclasses.dataclass(frozen=True)
 class EpisodeKeyFrames:
     """The key frames of one episode, per camera, with where they sit in the episode."""
@@ -291,6 +305,7 @@ def read_episode_key_frames(external: str | Path, wrist: str | Path | None = Non
     if side_by_side and wrist is not None:
         raise ValueError("give either one side-by-side video or separate external/wrist videos, not both")
     source = read_key_frames(external, num_key_frames)
+    check_scorable(external, source.num_frames)
     if side_by_side:
         ext, wst = split_frames(source.frames)
         return EpisodeKeyFrames(source.indices, source.num_frames, ext, wst, source.fps)

@@ -3,7 +3,9 @@
 The official SOLE-R1 transport (agentlace `ReqRepServer`: `lz4.frame.compress(pickle.dumps(obj))`) is pickle,
 and a plain `pickle.loads` of network bytes executes whatever the sender wants. Our reader accepts only what
 the protocol needs -- dicts, lists, tuples, sets, str, bytes, numbers, bool, None and numpy arrays/scalars of
-plain dtypes -- and bounds the decompressed size, so a hostile or broken client gets an error, nothing more.
+plain dtypes -- and bounds memory by what the message carries: the decompressed size is capped before
+decompressing, arrays are only built the way numpy pickles them (their bytes come from the message) and no array
+may hold more bytes than the message or have zero strides. A hostile or broken client gets an error, nothing more.
 """
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ import _compat_pickle
 import codecs
 import io
 import pickle
+import pickletools
 from typing import Any
 
 import lz4.frame
 import numpy as np
 
 DEFAULT_MAX_BYTES = 1 << 30  # decompressed message limit: 1 GiB (an episode of 25 frames 768x768x3 x2 is 88 MB)
+_CHUNK = 16 << 20  # decompression step when the frame header gives no size
 
 
 class UnsafeMessage(ValueError):
@@ -38,18 +42,38 @@ def _numpy_global(name: str):
             "_frombuffer": numeric._frombuffer}[name]
 
 
+class _ArrayType:
+    """What `numpy.ndarray` unpickles to: a name `_reconstruct` accepts, not a constructor a pickle can call."""
+
+    __slots__ = ()  # nothing for a pickle's BUILD to set
+
+    def __call__(self, *args, **kwargs):
+        # ndarray(shape, dtype, buffer, offset, strides) can view 8 bytes as gigabytes (zero strides).
+        raise UnsafeMessage("refused to call numpy.ndarray: send arrays as numpy pickles them")
+
+
+_ARRAY_TYPE = _ArrayType()
+
+
+def _reconstruct(subtype, shape, dtype):
+    """numpy's `_reconstruct` as numpy's pickles call it: an empty array that the pickled state then fills."""
+    if subtype is not _ARRAY_TYPE or shape != (0,):
+        raise UnsafeMessage("refused numpy _reconstruct arguments: only numpy's own array pickles are accepted")
+    return _numpy_global("_reconstruct")(np.ndarray, shape, dtype)
+
+
 # (module, name) a pickle may reference -> the object it gets. Everything else is refused.
 _ALLOWED = {
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
     ("builtins", "complex"): complex,
     ("_codecs", "encode"): _latin1_encode,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _ARRAY_TYPE,
     ("numpy", "dtype"): np.dtype,
 }
 for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    for _name in ("_reconstruct", "scalar"):
-        _ALLOWED[(_module, _name)] = None  # resolved lazily by _numpy_global
+    _ALLOWED[(_module, "_reconstruct")] = _reconstruct
+    _ALLOWED[(_module, "scalar")] = None  # resolved lazily by _numpy_global
 for _module in ("numpy.core.numeric", "numpy._core.numeric"):
     _ALLOWED[(_module, "_frombuffer")] = None
 
@@ -69,41 +93,82 @@ class RestrictedUnpickler(pickle.Unpickler):
         return _numpy_global(name) if value is None else value
 
 
-def _check_plain(value: Any, budget: list[int], depth: int = 0) -> None:
-    """Walk the loaded object: refuse object-dtype arrays and arrays larger than the byte budget."""
+def _check_plain(value: Any, budget: list[int], seen: set, depth: int = 0) -> None:
+    """Walk the loaded object once per object: refuse object dtypes, zero strides and arrays over the budget."""
     if depth > 64:
         raise UnsafeMessage("message nests deeper than 64 levels")
+    if not isinstance(value, (np.ndarray, dict, list, tuple, set, frozenset)) or id(value) in seen:
+        return
+    seen.add(id(value))  # shared references are one object: walk and count them once
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
             raise UnsafeMessage("numpy arrays of dtype object are not accepted; send numeric arrays")
+        if value.size > 1 and any(n > 1 and s == 0 for n, s in zip(value.shape, value.strides)):
+            raise UnsafeMessage(f"numpy array of shape {value.shape} has zero strides; send contiguous arrays")
         budget[0] -= value.nbytes
         if budget[0] < 0:
-            raise UnsafeMessage("message arrays exceed the size limit")
+            raise UnsafeMessage("message arrays hold more bytes than the message carries")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_plain(key, budget, depth + 1)
-            _check_plain(item, budget, depth + 1)
-    elif isinstance(value, (list, tuple, set, frozenset)):
+            _check_plain(key, budget, seen, depth + 1)
+            _check_plain(item, budget, seen, depth + 1)
+    else:
         for item in value:
-            _check_plain(item, budget, depth + 1)
+            _check_plain(item, budget, seen, depth + 1)
+
+
+def _check_memo_indexes(raw: bytes) -> None:
+    """Refuse memo indexes beyond the objects stored so far: the C unpickler sizes its memo table by the index."""
+    stored = 0
+    try:
+        for opcode, arg, _ in pickletools.genops(raw):
+            if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and arg > stored:
+                raise UnsafeMessage(f"pickle stores memo index {arg} after {stored} objects; picklers count up")
+            stored += opcode.name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE")
+    except UnsafeMessage:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- genops: unknown opcode, argument longer than the data left, ...
+        raise UnsafeMessage(f"message is not a readable pickle: {type(exc).__name__}: {exc}") from None
+
+
+def _decompress(data: bytes, max_bytes: int) -> bytes:
+    """One lz4 frame, decompressed to at most max_bytes (and no more than its header declares)."""
+    try:
+        declared = lz4.frame.get_frame_info(data)["content_size"]  # 0 when the sender did not store it
+    except RuntimeError as exc:
+        raise UnsafeMessage(f"message is not an lz4 frame: {exc}") from None
+    if declared > max_bytes:
+        raise UnsafeMessage(f"message would decompress to {declared} bytes, more than the limit of {max_bytes}")
+    limit = declared or max_bytes
+    decompressor = lz4.frame.LZ4FrameDecompressor()
+    chunks, size = [], 0
+    try:
+        while not decompressor.eof:
+            chunk = decompressor.decompress(b"" if chunks else data, max_length=min(_CHUNK, limit + 1 - size))
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise UnsafeMessage(f"message decompresses to more than {limit} bytes "
+                                    f"({'its declared size' if declared else 'the limit'})")
+            if decompressor.needs_input and not decompressor.eof:
+                raise UnsafeMessage("message is a truncated lz4 frame")
+    except RuntimeError as exc:
+        raise UnsafeMessage(f"message is not a valid lz4 frame: {exc}") from None
+    return b"".join(chunks)
 
 
 def loads(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """Decompress an lz4 frame and unpickle it with the restricted unpickler (UnsafeMessage on refusal)."""
-    decompressor = lz4.frame.LZ4FrameDecompressor()
-    try:
-        raw = decompressor.decompress(data, max_length=max_bytes)
-    except RuntimeError as exc:
-        raise UnsafeMessage(f"message is not an lz4 frame: {exc}") from None
-    if not decompressor.needs_input or not decompressor.eof:
-        raise UnsafeMessage(f"message is truncated or decompresses to more than {max_bytes} bytes")
+    raw = _decompress(data, max_bytes)
+    _check_memo_indexes(raw)
     try:
         value = RestrictedUnpickler(io.BytesIO(raw)).load()
     except UnsafeMessage:
         raise
     except Exception as exc:  # noqa: BLE001 -- any malformed pickle is the sender's problem
         raise UnsafeMessage(f"message is not a readable pickle: {type(exc).__name__}: {exc}") from None
-    _check_plain(value, [2 * max_bytes])
+    # Array bytes are copied out of the pickle, so together they cannot legitimately exceed it.
+    _check_plain(value, [len(raw)], set())
     return value
 
 

@@ -36,10 +36,14 @@ class BadRequest(ValueError):
     """A payload the server cannot score; its message goes back to the client."""
 
 
-def decode_frame(frame: Any, where: str) -> np.ndarray:
-    """One payload frame as RGB uint8 HxWx3 (accepts HWC/CHW arrays, floats in [0, 1], PNG/JPEG bytes)."""
+def decode_frame(frame: Any, where: str, max_bytes: Optional[int] = None) -> np.ndarray:
+    """One payload frame as RGB uint8 HxWx3 (accepts HWC/CHW arrays, floats in [0, 1], PNG/JPEG bytes).
+
+    `max_bytes` refuses, before decoding, a frame whose RGB image would be larger.
+    """
     if isinstance(frame, (bytes, bytearray)) or (isinstance(frame, np.ndarray) and frame.ndim == 1):
-        frame = _decode_compressed(bytes(frame) if not isinstance(frame, np.ndarray) else frame.tobytes(), where)
+        data = bytes(frame) if not isinstance(frame, np.ndarray) else frame.tobytes()
+        frame = _decode_compressed(data, where, max_bytes)
     if not isinstance(frame, np.ndarray):
         raise BadRequest(f"{where}: expected an image array or PNG/JPEG bytes, got {type(frame).__name__}")
     if frame.ndim == 2:
@@ -48,9 +52,11 @@ def decode_frame(frame: Any, where: str) -> np.ndarray:
         frame = np.moveaxis(frame, 0, -1)  # CHW -> HWC
     if frame.ndim != 3 or frame.shape[2] not in (1, 3, 4) or min(frame.shape[:2]) < 1:
         raise BadRequest(f"{where}: expected an HxWx3 image, got shape {frame.shape}")
+    _check_fits(frame.shape[1], frame.shape[0], max_bytes, where)
     if frame.dtype != np.uint8:
-        if not np.issubdtype(frame.dtype, np.number) or not np.all(np.isfinite(frame)):
-            raise BadRequest(f"{where}: image values must be finite numbers, got dtype {frame.dtype}")
+        real = np.issubdtype(frame.dtype, np.integer) or np.issubdtype(frame.dtype, np.floating)
+        if not real or not np.all(np.isfinite(frame)):
+            raise BadRequest(f"{where}: image values must be finite real numbers, got dtype {frame.dtype}")
         scale = 255.0 if frame.size and frame.max() <= 1.0 else 1.0  # floats in [0, 1], as the official server
         frame = np.clip(frame * scale, 0, 255).astype(np.uint8)
     if frame.shape[2] == 1:
@@ -58,18 +64,28 @@ def decode_frame(frame: Any, where: str) -> np.ndarray:
     return np.ascontiguousarray(frame[:, :, :3])
 
 
-def _decode_compressed(data: bytes, where: str) -> np.ndarray:
+def _check_fits(width: int, height: int, max_bytes: Optional[int], where: str) -> None:
+    """Refuse an image whose RGB pixels would take more than max_bytes (None: no limit)."""
+    if max_bytes is not None and width * height * 3 > max_bytes:
+        raise BadRequest(f"{where}: a {width}x{height} image does not fit the {max_bytes} bytes left for "
+                         "this request's frames; send fewer or smaller frames per request")
+
+
+def _decode_compressed(data: bytes, where: str, max_bytes: Optional[int]) -> np.ndarray:
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as image:
+            _check_fits(image.width, image.height, max_bytes, where)  # from the header: before decoding
             return np.asarray(image.convert("RGB"))
+    except BadRequest:
+        raise
     except Exception as exc:  # noqa: BLE001 -- PIL raises many types for bad bytes
         raise BadRequest(f"{where}: bytes are not a readable PNG/JPEG image ({exc})") from None
 
 
-def _episodes(payload: dict, key: str) -> list[list[np.ndarray]]:
-    """Decode `payload[key]`: a list of episodes, each a list (or T-leading array) of frames."""
+def _episodes(payload: dict, key: str, max_bytes: int) -> list[list[np.ndarray]]:
+    """Decode `payload[key]`: a list of episodes, each a list (or T-leading array) of frames, within max_bytes."""
     value = payload.get(key)
     if value is None:
         raise BadRequest(f"No '{key}' in payload.")
@@ -79,24 +95,43 @@ def _episodes(payload: dict, key: str) -> list[list[np.ndarray]]:
     for e, episode in enumerate(value):
         if not isinstance(episode, (list, tuple, np.ndarray)):
             raise BadRequest(f"{key}[{e}] must be a list of frames, got {type(episode).__name__}")
-        episodes.append([decode_frame(frame, f"{key}[{e}][{t}]") for t, frame in enumerate(episode)])
+        frames = []
+        for t, frame in enumerate(episode):
+            frames.append(decode_frame(frame, f"{key}[{e}][{t}]", max_bytes))
+            max_bytes -= frames[-1].nbytes
+        episodes.append(frames)
     return episodes
+
+
+def _flag(payload: dict, key: str) -> bool:
+    """An optional true/false field (bool() of an array raises, of a string is always true)."""
+    value = payload.get(key, False)
+    if value is not None and not isinstance(value, (bool, int, np.bool_, np.integer)):
+        raise BadRequest(f"'{key}' must be true or false, got {type(value).__name__}")
+    return bool(value)
 
 
 class OfficialRewardService:
     """Answers official-protocol requests with a Rewarder (one call per step, batched across episodes)."""
 
-    def __init__(self, rewarder: Rewarder, service_name: str = DEFAULT_SERVICE) -> None:
+    def __init__(self, rewarder: Rewarder, service_name: str = DEFAULT_SERVICE,
+                 max_frame_bytes: int = safe_pickle.DEFAULT_MAX_BYTES) -> None:
+        """`max_frame_bytes` bounds the decoded frames of one request: PNG/JPEG bytes and an array referenced
+        many times decode to far more than the message carries."""
         self.rewarder = rewarder
         self.service_name = service_name
+        self.max_frame_bytes = max_frame_bytes
 
     def handle(self, message: Any) -> dict:
         """Route an envelope (list_interfaces / call_interface); every failure becomes an error reply."""
         if not isinstance(message, dict):
             return {"success": False, "message": "request must be a dict envelope"}
-        if message.get("type") == "list_interfaces":
+        kind, interface = message.get("type"), message.get("interface")
+        # Only strings are compared: `==` on a numpy array gives an array, whose truth value raises.
+        if isinstance(kind, str) and kind == "list_interfaces":
             return {"interfaces": [self.service_name]}
-        if message.get("type") != "call_interface" or message.get("interface") != self.service_name:
+        if not (isinstance(kind, str) and kind == "call_interface" and isinstance(interface, str)
+                and interface == self.service_name):
             return {"success": False, "message": "Invalid interface or payload"}
         try:
             return {"success": True, "data": self.rewards(message.get("payload"))}
@@ -113,12 +148,13 @@ class OfficialRewardService:
         task = payload.get("task")
         if not isinstance(task, str) or not task.strip():
             raise BadRequest("No 'task' in payload." if task is None else "'task' must be a non-empty string")
-        from_zero, external_only = bool(payload.get("from_zero", False)), bool(payload.get("external_only", False))
+        from_zero, external_only = _flag(payload, "from_zero"), _flag(payload, "external_only")
         temperature = payload.get("temperature", None)
         if temperature is not None and (not isinstance(temperature, (int, float, np.number)) or temperature < 0):
             raise BadRequest(f"'temperature' must be a number >= 0, got {temperature!r}")
-        front = _episodes(payload, "front_images")
-        wrist = [] if external_only else _episodes(payload, "wrist_images")
+        front = _episodes(payload, "front_images", self.max_frame_bytes)
+        left = self.max_frame_bytes - sum(f.nbytes for episode in front for f in episode)
+        wrist = [] if external_only else _episodes(payload, "wrist_images", left)
         if not external_only and [len(e) for e in wrist] != [len(e) for e in front]:
             raise BadRequest(f"front_images and wrist_images differ in episodes or lengths: "
                              f"{[len(e) for e in front]} vs {[len(e) for e in wrist]}")
@@ -184,20 +220,27 @@ class OfficialRewardServer:
             while not self._stop.is_set():
                 if not poller.poll(200):
                     continue
-                request = self._socket.recv()
+                parts = self._socket.recv_multipart()  # all parts: a REP socket cannot reply mid-message
                 self.requests += 1
-                self._socket.send(safe_pickle.dumps(self._answer(request)))
+                self._socket.send(safe_pickle.dumps(self._answer(parts)))
         finally:
             self._socket.close(0)
             self._context.term()
 
-    def _answer(self, request: bytes) -> dict:
+    def _answer(self, parts: list[bytes]) -> dict:
+        """The reply to one request; never raises, so every request is answered and the loop goes on."""
         try:
-            message = safe_pickle.loads(request, self.max_message_bytes)
+            if len(parts) != 1:
+                raise safe_pickle.UnsafeMessage(f"expected one message part, got {len(parts)}")
+            message = safe_pickle.loads(parts[0], self.max_message_bytes)
         except safe_pickle.UnsafeMessage as exc:
             log.warning("rejected request: %s", exc)
             return {"success": False, "message": f"rejected request: {exc}"}
-        return self.service.handle(message)
+        try:
+            return self.service.handle(message)
+        except Exception as exc:  # noqa: BLE001 -- handle() answers bad requests itself; this is the last guard
+            log.exception("request failed")
+            return {"success": False, "message": f"{type(exc).__name__}: {exc}"}
 
     def stop(self) -> None:
         """Ask `serve_forever` to return (thread-safe)."""

@@ -1,4 +1,6 @@
 """Reading episodes, splitting side-by-side views, choosing frames to score and interpolating progress."""
+import logging
+
 import cv2
 import numpy as np
 import pytest
@@ -75,6 +77,39 @@ def test_key_frames_survive_a_wrong_frame_count_in_metadata(tmp_path, official_v
     np.save(tmp_path / "clip.npy", np.stack(frames))
     assert read_key_frames(tmp_path / "clip.npy", 3).indices == [0, 3, 6]
     assert count_frames(official_videos[0]) == 25
+
+
+def write_video(path, count, size=(64, 48)):
+    """An MJPG AVI of `count` random frames (its header states the frame count)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+    for i in range(count):
+        writer.write(np.random.default_rng(i).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def test_a_truncated_video_is_read_with_a_warning_naming_both_frame_counts(tmp_path, caplog):
+    data = write_video(tmp_path / "whole.avi", 20).read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    decoded = count_frames(cut)
+    assert 2 <= decoded < 20
+    with caplog.at_level(logging.WARNING):
+        source = read_key_frames(cut, 10)
+    assert source.num_frames == decoded and source.indices == key_frame_indices(decoded, 10)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "cut.avi" in warning and "20" in warning and str(decoded) in warning
+    caplog.clear()
+    read_key_frames(write_video(tmp_path / "fine.avi", 5), 10)
+    assert not caplog.records  # a header that matches says nothing
+
+
+def test_an_episode_needs_two_frames_to_be_scored(tmp_path):
+    with pytest.raises(ValueError, match=r"still\.avi.* 1 frame.*at least 2"):
+        read_episode_key_frames(write_video(tmp_path / "still.avi", 1))
+    np.save(tmp_path / "one.npy", np.zeros((1, 4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"one\.npy"):
+        read_episode_key_frames(tmp_path / "one.npy", side_by_side=True)
 
 
 def test_image_folders_are_read_in_numeric_name_order(tmp_path):

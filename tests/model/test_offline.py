@@ -1,17 +1,21 @@
-"""Offline scoring: sequential key-frame calls with feedback, official-shape outputs, robustness, `sole-r1 score`."""
+"""Offline scoring: sequential key-frame calls with feedback, official-shape outputs, robustness, `sole-r1 score`
+(and `sole-r1 prompt`) on good and bad input."""
 import argparse
 import json
+import logging
 import sys
 import types
 
 import cv2
 import pytest
 
+from sole_r1_model.commands import prompt as prompt_command
 from sole_r1_model.commands import score as score_command
 from sole_r1_model.frames import read_frames, split_frames
 from sole_r1_model.offline import score_video, write_outputs
 from sole_r1_model.parsing import parse_answer
 from sole_r1_model.rewarder import ProgressResult, Rewarder
+from tests.model.test_frames import write_video
 
 EP14 = "robosuite_lift_episode_14_successful_max_reward_100"
 KEYS = [0, 2, 5, 8, 10, 13, 16, 18, 21, 24]
@@ -172,7 +176,80 @@ def test_score_command_reports_bad_use_with_exit_code_2(official_lift, tmp_path,
     assert _run_score([video, video, "--wrist", video, "--task", "t", "--rewarder", "scripted",
                        "--out", str(tmp_path)]) == 2
     assert _run_score([str(tmp_path / "missing.mp4"), "--task", "t", "--rewarder", "scripted",
-                       "--out", str(tmp_path), "--quiet"]) == 1
+                       "--out", str(tmp_path), "--quiet"]) == 2
+
+
+def _one_error(caplog):
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "\n" not in errors[0], errors
+    return errors[0]
+
+
+@pytest.mark.parametrize("problem", ["missing truth", "malformed truth", "truth too short", "second video missing",
+                                     "not a video", "one frame", "out is a file"])
+def test_score_command_checks_every_input_before_loading_the_rewarder(official_lift, tmp_path, fake_backends, caplog,
+                                                                      problem):
+    video, truth = str(official_lift / "videos" / f"{EP14}.mp4"), tmp_path / "truth.json"
+    videos, truths, out, named = [video], [str(official_lift / "ground_truth" / f"{EP14}.json")], tmp_path, None
+    if problem == "missing truth":
+        truths, named = [str(truth)], "truth.json"
+    elif problem == "malformed truth":
+        truth.write_text('{"task description": "lift", "ground-truth rewards": [0, 1,')
+        truths, named = [str(truth)], "truth.json"
+    elif problem == "truth too short":
+        truth.write_text(json.dumps({"task description": "lift", "ground-truth rewards": [0, 50, 100]}))
+        truths, named = [str(truth)], "3 values"
+    elif problem == "second video missing":
+        videos, truths, named = [video, str(tmp_path / "gone.mp4")], truths * 2, "gone.mp4"
+    elif problem == "not a video":
+        (tmp_path / "notes.mp4").write_text("not a video")
+        videos, named = [str(tmp_path / "notes.mp4")], "notes.mp4"
+    elif problem == "one frame":
+        videos, truths, named = [str(write_video(tmp_path / "still.avi", 1))], None, "still.avi"
+    elif problem == "out is a file":
+        out, named = tmp_path / "taken", "taken"
+        out.write_text("")
+    argv = videos + ["--side-by-side", "--task", "Pick up the cube from the table.", "--rewarder", "scripted",
+                     "--out", str(out), "--quiet", "--no-video"] + (["--ground-truth", *truths] if truths else [])
+    with caplog.at_level(logging.INFO):
+        assert _run_score(argv) == 2
+    assert fake_backends == []  # refused before the (slow) rewarder was built
+    assert named in _one_error(caplog)
+
+
+def test_score_command_scores_a_truncated_video_and_says_so(tmp_path, fake_backends, caplog):
+    video = tmp_path / "cut.avi"
+    data = write_video(tmp_path / "whole.avi", 20).read_bytes()
+    video.write_bytes(data[: int(len(data) * 0.7)])
+    with caplog.at_level(logging.INFO):
+        code = _run_score([str(video), "--task", "lift", "--rewarder", "scripted", "--out", str(tmp_path / "out"),
+                           "--quiet", "--no-video"])
+    assert code == 0
+    decoded = json.loads((tmp_path / "out" / "cut.json").read_text())[0]["rewards"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "cut.avi" in r.getMessage()]
+    assert len(warnings) == 1 and "20" in warnings[0] and str(len(decoded)) in warnings[0] and len(decoded) < 20
+
+
+def _run_prompt(argv):
+    parser = argparse.ArgumentParser()
+    prompt_command.register(parser.add_subparsers())
+    args = parser.parse_args(["prompt"] + argv)
+    return args.func(args)
+
+
+def test_prompt_command_refuses_an_out_path_that_is_a_file(official_lift, tmp_path, caplog):
+    (tmp_path / "taken").write_text("")
+    with caplog.at_level(logging.INFO):
+        code = _run_prompt(["--task", "t", "--side-by-side", str(official_lift / "videos" / f"{EP14}.mp4"),
+                            "--out", str(tmp_path / "taken")])
+    assert code == 2 and "taken" in _one_error(caplog)
+
+
+def test_prompt_command_refuses_a_one_frame_video(tmp_path, caplog):
+    with caplog.at_level(logging.INFO):
+        code = _run_prompt(["--task", "t", "--external", str(write_video(tmp_path / "still.avi", 1)),
+                            "--out", str(tmp_path / "out")])
+    assert code == 2 and "still.avi" in _one_error(caplog)
 
 
 def test_an_explicit_variant_is_passed_to_rewarders_that_take_one_per_call(ep14):

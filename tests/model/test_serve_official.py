@@ -3,7 +3,10 @@ import argparse
 import io
 import os
 import pickle
+import struct
 import threading
+import time
+import tracemalloc
 
 import lz4.frame
 import numpy as np
@@ -11,6 +14,7 @@ import pytest
 import zmq
 from PIL import Image
 
+from sole_r1_model import safe_pickle
 from sole_r1_model.commands import serve as serve_command
 from sole_r1_model.parsing import parse_answer
 from sole_r1_model.rewarder import ProgressResult, Rewarder
@@ -36,12 +40,12 @@ class CountingRewarder(Rewarder):
 class Served:
     """A server on a random localhost port in a thread, and an official-style REQ client (lz4 + pickle)."""
 
-    def __init__(self, rewarder):
+    def __init__(self, rewarder, timeout_ms=60_000):
         self.server = OfficialRewardServer(OfficialRewardService(rewarder), "127.0.0.1", 0)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.context = zmq.Context()
         self.socket = self.context.socket(zmq.REQ)
-        self.socket.setsockopt(zmq.RCVTIMEO, 60_000)
+        self.socket.setsockopt(zmq.RCVTIMEO, timeout_ms)
         self.socket.setsockopt(zmq.LINGER, 0)
 
     def __enter__(self):
@@ -144,6 +148,129 @@ def test_bad_payloads_get_clear_error_replies(payload, message):
         reply = served.call(payload)
     assert reply["success"] is False
     assert message in reply["message"]
+
+
+def envelope(**fields):
+    return lz4.frame.compress(pickle.dumps(fields))
+
+
+def test_malformed_envelopes_get_error_replies_and_the_server_keeps_serving(lift_frames):
+    front, wrist = episode(lift_frames, 2)
+    with Served(CountingRewarder(), timeout_ms=5_000) as served:
+        for bad in [envelope(type=np.array([1, 2])), envelope(type=["list_interfaces"]),
+                    envelope(type="call_interface", interface=np.array(["rewards", "x"])),
+                    envelope(type="call_interface", interface=b"rewards", payload={})]:
+            reply = served.raw(bad)
+            assert reply["success"] is False and "interface" in reply["message"]
+        served.socket.send_multipart([envelope(type="list_interfaces")] * 2)  # a REP socket must still answer
+        reply = pickle.loads(lz4.frame.decompress(served.socket.recv()))
+        assert reply["success"] is False and "one message part" in reply["message"]
+        assert served.call({"task": TASK, "front_images": [front], "wrist_images": [wrist]})["success"]
+        assert served.thread.is_alive()
+
+
+class StrideZeroArray:
+    """Pickles as a direct `numpy.ndarray(shape, dtype, buffer, offset, strides)` call: 8 bytes seen as 864 MB."""
+
+    def __reduce__(self):
+        return np.ndarray, ((6000, 6000, 3), np.dtype("f8"), b"\0" * 8, 0, (0, 0, 0))
+
+
+def test_an_array_built_by_calling_ndarray_is_refused_while_unpickling():
+    request = envelope(type="call_interface", interface="rewards",
+                       payload={"task": TASK, "front_images": [[StrideZeroArray()] * 2], "external_only": True})
+    assert len(request) < 400
+    start = time.perf_counter()
+    with pytest.raises(safe_pickle.UnsafeMessage, match="ndarray"):
+        safe_pickle.loads(request)
+    with Served(CountingRewarder(), timeout_ms=5_000) as served:
+        reply = served.raw(request)
+    assert reply["success"] is False and "ndarray" in reply["message"]
+    assert time.perf_counter() - start < 2.0
+
+
+class ZeroSizeDtypeArray:
+    """numpy's own pickle path (`_reconstruct` + state) with a 0-byte dtype: a 10^12-element array from no data."""
+
+    def __reduce__(self):
+        from numpy.core import multiarray
+
+        return multiarray._reconstruct, (np.ndarray, (0,), b"b"), (1, (10**6, 10**6, 3), np.dtype("V0"), False, b"")
+
+
+def test_arrays_with_zero_strides_are_refused():
+    with pytest.raises(safe_pickle.UnsafeMessage, match="stride"):
+        safe_pickle.loads(lz4.frame.compress(pickle.dumps({"front_images": [[ZeroSizeDtypeArray()]]})))
+
+
+def test_shared_references_load_once_and_in_linear_time():
+    frame = np.zeros((64, 64, 3), np.uint8)
+    loaded = safe_pickle.loads(lz4.frame.compress(pickle.dumps([frame] * 100)))
+    assert len(loaded) == 100 and all(f is loaded[0] for f in loaded)  # one array, counted once
+    nested = []
+    for _ in range(60):  # 2^60 paths through 60 lists
+        nested = [nested, nested]
+    done = []
+    worker = threading.Thread(target=lambda: done.append(safe_pickle.loads(lz4.frame.compress(pickle.dumps(nested)))),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert done, "walking a 60-level DAG of shared lists did not finish in 10 s"
+
+
+def test_a_memo_index_far_beyond_the_objects_stored_is_refused():
+    # PROTO 4, NONE, LONG_BINPUT 2^26, STOP: 9 bytes the C unpickler answers with a 1 GiB memo table.
+    request = lz4.frame.compress(b"\x80\x04Nr" + struct.pack("<I", 1 << 26) + b".")
+    tracemalloc.start()
+    try:
+        with pytest.raises(safe_pickle.UnsafeMessage, match="memo"):
+            safe_pickle.loads(request)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def lz4_bomb(size, declared):
+    """An lz4 frame of `size` zero bytes whose header declares `declared` (0: no size), built chunk by chunk."""
+    compressor = lz4.frame.LZ4FrameCompressor()
+    parts, chunk = [compressor.begin(source_size=declared)], bytes(16 << 20)
+    for _ in range(size // len(chunk)):
+        parts.append(compressor.compress(chunk))
+    if declared in (0, size):  # lz4 checks the declared size at the end mark: a lying frame has none
+        parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("declared", [256 << 20, 1 << 30, 0, 1000])
+def test_an_lz4_bomb_is_refused_without_decompressing_more_than_the_limit(declared):
+    bomb, limit = lz4_bomb(256 << 20, declared), 32 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(safe_pickle.UnsafeMessage, match="decompress|truncated"):
+            safe_pickle.loads(bomb, max_bytes=limit)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # A declared size over the limit is refused from the header; otherwise no more than the limit is produced.
+    assert peak < (1 << 20 if declared > limit else 2 * limit + (1 << 20))
+
+
+def rewards_request(front):
+    return {"type": "call_interface", "interface": "rewards",
+            "payload": {"task": TASK, "front_images": front, "external_only": True}}
+
+
+def test_decoded_frames_of_a_request_are_bounded():
+    service = OfficialRewardService(CountingRewarder(), max_frame_bytes=4 << 20)
+    frame = np.zeros((256, 256, 3), np.float32)  # carried once however often it is referenced
+    assert service.handle(rewards_request([[frame] * 10]))["success"]  # 10 x 192 KB decoded
+    reply = service.handle(rewards_request([[frame] * 100]))  # 100 x 192 KB: over the 4 MB budget
+    assert reply["success"] is False and "front_images[0][21]" in reply["message"]
+    png = io.BytesIO()
+    Image.new("L", (2000, 2000)).save(png, format="PNG")  # 12 MB as RGB from a few KB
+    reply = service.handle(rewards_request([[png.getvalue()] * 2]))
+    assert reply["success"] is False and "2000x2000" in reply["message"]
 
 
 def test_rewarder_errors_become_error_replies(lift_frames):

@@ -57,13 +57,16 @@ def run(args: argparse.Namespace) -> int:
     if args.key_frames < 2:
         log.error("--key-frames must be >= 2 (frame 0 is 0 %% without a call)")
         return 2
+    if args.out.exists() and not args.out.is_dir():
+        log.error("--out %s is a file; give a folder (it is created when missing)", args.out)
+        return 2
     try:
         episode = read_episode_key_frames(args.external or args.side_by_side, args.wrist,
                                           side_by_side=bool(args.side_by_side), num_key_frames=args.key_frames)
         variant = variant_for_cameras(args.variant, episode.wrist is not None)
         previous = _previous(args.previous, len(episode.key_indices) - 1)
         steps = _write_steps(args, episode, variant, previous)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # unreadable video, unwritable --out
         log.error("%s", exc)
         return 2
     log.info("wrote %d prompts (variant %s) to %s", len(steps), variant, args.out)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from sole_r1_model.composite import VARIANTS
-from sole_r1_model.frames import DEFAULT_NUM_KEY_FRAMES, read_episode_key_frames
+from sole_r1_model.frames import DEFAULT_NUM_KEY_FRAMES, check_scorable, read_episode_key_frames, read_frames
 from sole_r1_model.offline import score_key_frames, write_outputs
 from sole_r1_model.records import read_ground_truth
 
@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         log.error(problem)
         return 2
+    try:  # before the rewarder, which can take a minute to load
+        truths = _check_inputs(args)
+    except (ValueError, OSError) as exc:
+        log.error("%s", exc)
+        return 2
     try:
         from sole_r1_model.rewarders import make_rewarder
     except ImportError as exc:
@@ -72,10 +77,9 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     with rewarder:
         for i, video in enumerate(args.videos):
-            truth = _ground_truth(args, i)
             try:
-                failed += not _score_one(args, rewarder, Path(video), _stem(args.videos, i), truth)
-            except (ValueError, FileNotFoundError) as exc:
+                failed += not _score_one(args, rewarder, Path(video), _stem(args.videos, i), truths[i])
+            except (ValueError, OSError) as exc:
                 log.error("%s: %s", video, exc)
                 failed += 1
     return 1 if failed else 0
@@ -92,6 +96,25 @@ def _check_args(args: argparse.Namespace) -> str:
     if not args.task.strip():
         return "--task must describe the task, e.g. \"Pick up the cube from the table.\""
     return ""
+
+
+def _check_inputs(args: argparse.Namespace) -> list:
+    """Open every input (ValueError/OSError naming it); return the ground-truth rewards per video (None without)."""
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder (it is created when missing)")
+    wrist_frames = read_frames(args.wrist, [0]).num_frames if args.wrist else None
+    truths = []
+    for i, video in enumerate(args.videos):
+        num_frames = read_frames(video, [0]).num_frames  # exists, opens, decodes; counts the frames
+        check_scorable(video, num_frames)
+        if wrist_frames is not None and wrist_frames != num_frames:
+            raise ValueError(f"{video} has {num_frames} frames but {args.wrist} has {wrist_frames}; "
+                             "external and wrist videos must be frame-aligned")
+        truth = _ground_truth(args, i)
+        if truth is not None and len(truth) != num_frames:
+            raise ValueError(f"{args.ground_truth[i]} has {len(truth)} values but {video} has {num_frames} frames")
+        truths.append(truth)
+    return truths
 
 
 def _ground_truth(args: argparse.Namespace, i: int):
