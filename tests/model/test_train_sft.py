@@ -71,10 +71,18 @@ def test_two_steps_export_a_checkpoint_the_rewarder_loads(tiny_model_path, mini_
     assert summary["steps"] == 2 and summary["examples"] == 2 * 2   # 2 steps of sft_tiny's batch of 2
     assert summary["examples_per_s"] > 0 and summary["first_loss"] > 0 and (out / "loss_curve.png").stat().st_size
     spec = yaml.safe_load((final / "rewarder.yaml").read_text())
-    assert spec["backend"] == "sole_r1" and spec["model"] == str(final.resolve())
-    with make_rewarder({**spec, "device": "cpu", "max_new_tokens": 8, "seed": 0}) as rewarder:
+    assert spec["backend"] == "sole_r1" and spec["model"] == "."   # the folder the YAML lies in
+    # The exported folder moves as a whole (e.g. into models/): its rewarder.yaml still finds the weights.
+    moved = final.rename(tmp_path / "shipped")
+    from sole_r1_model.rewarders.config import resolve_spec
+
+    assert resolve_spec(str(moved / "rewarder.yaml"))[1].model == str(moved.resolve())
+    beside = tmp_path / "fast.yaml"   # a YAML of one's own beside the folder, naming it relatively
+    beside.write_text(yaml.safe_dump({**spec, "model": "shipped", "device": "cpu", "max_new_tokens": 8, "seed": 0}))
+    with make_rewarder(str(beside)) as rewarder:
         [result] = rewarder.score([query_for(0)])
     assert result.rewarder == "sole_r1" and isinstance(result.progress, float)
+    final = moved.rename(final)
     # The plain `{backend, model}` spec of the brief loads the same folder too (official image settings).
     with make_rewarder({"backend": "sole_r1", "model": str(final), "device": "cpu", "max_new_tokens": 4}) as plain:
         assert len(plain.score([query_for(1)])) == 1

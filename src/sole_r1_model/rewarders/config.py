@@ -140,6 +140,33 @@ class OpenAIRewarderConfig(SamplingConfig):
 
 
 @dataclasses.dataclass
+class ZMQRewarderConfig:
+    """`zmq` backend: a server speaking the official SOLE-R1 ZeroMQ protocol (`sole-r1 serve`, the official
+    philipmit/sole-r1-model reward_server)."""
+
+    endpoint: str = "tcp://127.0.0.1:8001"   # ZeroMQ address of the server (REQ -> REP)
+    service: str = "rewards"                  # interface name (the official server's `service_name`)
+    timeout_s: float = 60.0                   # per request; a late reply counts as a failed query
+    temperature: float = 1.0                  # sent with every request (the official client's default)
+    from_zero: bool = False                   # one model call per query in the from_zero layout (first | current)
+    max_reply_bytes: int = 64 << 20           # decompressed reply limit (replies carry text, not images)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.endpoint, str) or not self.endpoint.startswith(("tcp://", "ipc://")):
+            raise ValueError(f"endpoint must look like tcp://HOST:PORT (or ipc://PATH), got {self.endpoint!r}")
+        if not isinstance(self.service, str) or not self.service:
+            raise ValueError("service must be the server's interface name, e.g. rewards")
+        if not self.timeout_s > 0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s!r}")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature must be >= 0, got {self.temperature!r}")
+        if not isinstance(self.from_zero, bool):
+            raise ValueError(f"from_zero must be true or false, got {self.from_zero!r}")
+        if int(self.max_reply_bytes) != self.max_reply_bytes or self.max_reply_bytes < 1024:
+            raise ValueError(f"max_reply_bytes must be an integer >= 1024, got {self.max_reply_bytes!r}")
+
+
+@dataclasses.dataclass
 class OracleRewarderConfig:
     """`oracle` backend: the simulator's privileged progress (a diagnostic upper bound, never a real reward)."""
 
@@ -150,9 +177,10 @@ class OracleRewarderConfig:
 BACKEND_CONFIGS: dict[str, type] = {
     "sole_r1": HFRewarderConfig,
     "openai": OpenAIRewarderConfig,
+    "zmq": ZMQRewarderConfig,
     "oracle": OracleRewarderConfig,
 }
-RewarderConfig = Union[HFRewarderConfig, OpenAIRewarderConfig, OracleRewarderConfig]
+RewarderConfig = Union[HFRewarderConfig, OpenAIRewarderConfig, ZMQRewarderConfig, OracleRewarderConfig]
 CLASS_SPEC = re.compile(r"^[\w.]+:\w+$")  # `package.module:Class`
 
 
@@ -226,6 +254,11 @@ def load_config_file(path: os.PathLike | str) -> tuple[str, RewarderConfig]:
         raise FileNotFoundError(f"rewarder config {path} not found")
     with path.open() as stream:
         data = yaml.safe_load(stream)
+    model = data.get("model") if isinstance(data, dict) else None
+    if isinstance(model, str) and not Path(model).expanduser().is_absolute() and (path.parent / model).exists():
+        # A model folder named relative to the YAML (e.g. `model: .` beside exported weights): the YAML and the
+        # weights move together. Hub ids (which do not exist beside the file) stay as written.
+        data = {**data, "model": str((path.parent / model).resolve())}
     try:
         return config_from_dict(data if data is not None else {})
     except (ValueError, TypeError) as exc:

@@ -28,7 +28,8 @@ _IMAGE_ONLY_SUFFIX = "ImageOnly"  # qwen_processor's image-only processor classe
 def rewarder_spec(final_dir: Path) -> dict:
     """The rewarder config (config/rewarders/ format) that scores with this checkpoint as it was trained."""
     # use_official_image_processor: false -> the checkpoint's preprocessor_config.json (the recipe's pixel bounds)
-    return {"backend": "sole_r1", "model": str(Path(final_dir).resolve()), "use_official_image_processor": False}
+    # `model: .` is the folder the YAML lies in, so the exported folder can be moved or shipped as it is.
+    return {"backend": "sole_r1", "model": ".", "use_official_image_processor": False}
 
 
 def save_processor(processor, directory: Path) -> None:
