@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Optional
 
 from sole_r1_model.training import export, model as model_lib, runner
-from sole_r1_model.training.data import load_splits
 from sole_r1_model.training.recipe import Recipe
 from sole_r1_model.training.rewards import reward_functions
 
@@ -66,11 +65,9 @@ def build_trainer(recipe: Recipe, base_dir: Path, processor, train_dataset, eval
 
 def train_grpo(recipe: Recipe, resume: Optional[str] = None) -> runner.TrainResult:
     """Run GRPO as the recipe says (resume: None, "latest" or a checkpoint folder) and export the result."""
-    output_dir = Path(recipe.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    base_dir = model_lib.resolve_base(recipe.model, output_dir)
-    processor = model_lib.load_training_processor(recipe.model, base_dir)
-    train_dataset, eval_dataset = load_splits(recipe.data, recipe.schedule.seed)
+    run = runner.prepare(recipe)
+    output_dir, base_dir, processor = run.output_dir, run.base_dir, run.processor
+    train_dataset, eval_dataset = run.train_dataset, run.eval_dataset
     log.info("GRPO: %d prompts x %d generations; model %s -> %s", len(train_dataset), recipe.grpo.num_generations,
              base_dir, output_dir)
     trainer = build_trainer(recipe, base_dir, processor, train_dataset, eval_dataset)

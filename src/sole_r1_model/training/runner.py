@@ -11,6 +11,8 @@ from typing import Any, Optional
 from transformers import TrainerCallback
 
 from sole_r1_model.training import report
+from sole_r1_model.training import model as model_lib
+from sole_r1_model.training.data import load_splits
 from sole_r1_model.training.model import use_bf16
 from sole_r1_model.training.recipe import Recipe
 
@@ -28,6 +30,27 @@ class TrainResult:
     start_step: int          # global step the run started from (0, or the resumed checkpoint's step)
     train_loss: float        # mean training loss of this run
     log_history: list        # the trainer's logged records (loss, learning rate, rewards, ...)
+
+
+@dataclasses.dataclass
+class RunInputs:
+    """What SFT and GRPO load before building their trainer."""
+
+    output_dir: Path
+    base_dir: Path           # the starting checkpoint (a folder; `scratch` models are written there first)
+    processor: Any
+    train_dataset: Any
+    eval_dataset: Any        # None when the recipe holds nothing out
+
+
+def prepare(recipe: Recipe) -> RunInputs:
+    """Create the output folder, resolve the starting checkpoint, load its processor and the data splits."""
+    output_dir = Path(recipe.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    base_dir = model_lib.resolve_base(recipe.model, output_dir)
+    processor = model_lib.load_training_processor(recipe.model, base_dir)
+    train_dataset, eval_dataset = load_splits(recipe.data, recipe.schedule.seed)
+    return RunInputs(output_dir, base_dir, processor, train_dataset, eval_dataset)
 
 
 def checkpoint_arguments(config_class: type, enabled: bool) -> dict[str, Any]:
