@@ -90,7 +90,7 @@ def test_two_steps_export_a_checkpoint_the_rewarder_loads(tiny_model_path, mini_
     logged = {key for record in result.log_history for key in record}
     for name in ("format_reward", "progress_accuracy_reward", "length_penalty"):
         assert f"rewards/{name}/mean" in logged
-    spec = yaml.safe_load((result.final_dir / "rewarder.yaml").read_text())
+    spec = {**yaml.safe_load((result.final_dir / "rewarder.yaml").read_text()), "model": str(result.final_dir)}
     with make_rewarder({**spec, "device": "cpu", "max_new_tokens": 8, "seed": 0}) as rewarder:
         [scored] = rewarder.score([query_for(3)])
     assert scored.rewarder == "sole_r1"

@@ -106,7 +106,7 @@ def test_lora_run_exports_merged_weights(tiny_recipe):
 
     result = train_sft(tiny_recipe("lora.enabled=true", "lora.r=4", "schedule.max_steps=2"))
     assert not (result.final_dir / "adapter_config.json").exists()  # merged: a plain checkpoint
-    spec = yaml.safe_load((result.final_dir / "rewarder.yaml").read_text())
+    spec = {**yaml.safe_load((result.final_dir / "rewarder.yaml").read_text()), "model": str(result.final_dir)}
     with make_rewarder({**spec, "device": "cpu", "max_new_tokens": 4}) as rewarder:
         assert len(rewarder.score([query_for(2)])) == 1
 
@@ -119,7 +119,7 @@ def test_overfits_eight_examples_to_their_exact_answers(tiny_recipe):
     # Full batches of the 8 rows at a high constant learning rate: the loss is ~0.005 after 40 steps.
     result = train_sft(tiny_recipe("schedule.max_steps=40", "optim.per_device_batch_size=8",
                                    "optim.learning_rate=3e-3", "schedule.save_steps=1000"))
-    spec = yaml.safe_load((result.final_dir / "rewarder.yaml").read_text())
+    spec = {**yaml.safe_load((result.final_dir / "rewarder.yaml").read_text()), "model": str(result.final_dir)}
     with make_rewarder({**spec, "device": "cpu", "temperature": 0, "max_new_tokens": 32}) as rewarder:
         results = rewarder.score([query_for(i) for i in range(len(LABELS))])
     answers = [(r.valid, r.progress) for r in results]
