@@ -10,11 +10,10 @@ import textwrap
 import zipfile
 
 import numpy as np
-import psutil
 import pytest
 import torch
 
-from .learner_testlib import fill_episode, numbered_frame, tiny_config
+from .learner_testlib import fill_episode, tiny_config
 from sole_r1_rl.agent import DrQV2Agent
 from sole_r1_rl.checkpoint import CheckpointError, TrainingCounters, load_checkpoint, save_checkpoint
 from sole_r1_rl.replay import ReplayBuffer
@@ -22,10 +21,15 @@ from sole_r1_rl.replay import ReplayBuffer
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def test_memory_per_step_is_one_frame_per_camera(tmp_path):
+MEMORY_CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np, psutil
+    sys.path.insert(0, {here!r})
+    from learner_testlib import numbered_frame, tiny_config
+    from sole_r1_rl.replay import ReplayBuffer
     config = tiny_config(image_size=64, replay_capacity=3000, frame_stack=3, nstep=3)
     process = psutil.Process()
-    replay = ReplayBuffer(config, directory=str(tmp_path))
+    replay = ReplayBuffer(config, directory={directory!r})
     frames = [numbered_frame(config, 0, t) for t in range(101)]
     before = process.memory_info().rss
     for episode in range(25):
@@ -33,7 +37,16 @@ def test_memory_per_step_is_one_frame_per_camera(tmp_path):
             frames[t]["proprio"][0] = episode
             frames[t + 1]["proprio"][0] = episode
             replay.add(frames[t], np.zeros(7), 0.0, frames[t + 1], truncated=t == 99)
-    grown = process.memory_info().rss - before
+    print(process.memory_info().rss - before)
+""")
+
+
+def test_memory_per_step_is_one_frame_per_camera(tmp_path):
+    # Measured in a fresh process: in a long pytest run, memory freed by earlier tests is reused and hides growth.
+    script = MEMORY_CHILD.format(here=HERE, directory=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    grown = int(result.stdout.split()[-1])
     one_frame_per_camera = 2 * 3 * 64 * 64
     expected = (2500 + 25) * one_frame_per_camera        # T+1 frames per episode, nothing duplicated
     assert 0.85 * expected < grown < 1.3 * expected, f"replay grew {grown} bytes, one frame/camera/step is {expected}"
