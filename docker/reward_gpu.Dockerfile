@@ -1,5 +1,6 @@
 # GPU reward box image: CUDA + torch + transformers + sole_r1, serving SOLE-R1 progress over the official
-# ZeroMQ protocol (port 8001) with `sole-r1 serve`. No ROS: the robot PC's reward node is the client.
+# ZeroMQ protocol (port 8001) with `sole-r1 serve`. No ROS: the robot PC's reward node is the client (the `zmq`
+# rewarder, the real_franka graph's default; compose points it here with REWARD_HOST).
 #
 #   docker build -f docker/reward_gpu.Dockerfile -t sole_r1/reward_gpu .   # from the repository root
 #   docker compose -f docker/compose.yaml --profile reward up              # needs the NVIDIA container toolkit

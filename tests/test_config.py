@@ -94,3 +94,19 @@ def test_trainer_help_lists_the_derived_flags(capsys):
     assert stop.value.code == 0
     out = capsys.readouterr().out
     assert "--reward.first-frame-progress" in out and "0 %" in out and "--no-resume" in out
+
+
+def test_side_venvs_are_found_in_the_venv_root_or_the_checkout_never_the_working_directory(tmp_path, monkeypatch):
+    from sole_r1_config import paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".venv-x" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv-x" / "bin" / "python").write_text("")
+    monkeypatch.delenv(paths.VENV_ROOT_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match="SOLE_R1_VENV_ROOT"):
+        paths.venv_python(".venv-x")               # only in the working directory: not found
+    monkeypatch.setenv(paths.VENV_ROOT_ENV, str(tmp_path))
+    assert paths.venv_python(".venv-x") == tmp_path / ".venv-x" / "bin" / "python"
+    assert paths.venv_python(str(tmp_path / ".venv-x")) == tmp_path / ".venv-x" / "bin" / "python"
+    assert paths.source_root() is not None and (paths.source_root() / "config").is_dir()
+    assert paths.installed_executable("franka_bridge") is None      # a checkout runs modules, not lib/sole_r1

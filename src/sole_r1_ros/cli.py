@@ -92,8 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:
             if exc.name and module.startswith(exc.name):
                 continue  # that part of the project is not installed in this environment
-            raise
+            # A dependency of that command is missing (e.g. pyarrow on a robot PC or in the Jazzy test venv):
+            # `sole-r1 launch` and the other commands must still work; this one says what to install.
+            if name not in sub.choices:
+                _register_unavailable(sub, name, exc.name or str(exc))
     return parser
+
+
+def _register_unavailable(sub, name: str, missing: str) -> None:
+    """A placeholder subcommand that explains which package its real implementation needs."""
+    parser = sub.add_parser(name, help=f"(unavailable: needs {missing})", add_help=False)
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def unavailable(_args: argparse.Namespace) -> int:
+        print(f"sole-r1 {name}: needs the Python package {missing!r}, which is not installed here "
+              "(tools/setup/install_python_deps.sh installs everything)", file=sys.stderr)
+        return 2
+
+    parser.set_defaults(func=unavailable)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

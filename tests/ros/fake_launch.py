@@ -7,6 +7,9 @@ nodes it would start with what the embedded runner starts from the same graph YA
 import sys
 import types
 
+MODULES = ("launch", "launch.actions", "launch.substitutions", "launch.launch_description_sources", "launch_ros",
+           "launch_ros.actions", "launch_ros.substitutions")
+
 
 class _Recorded:
     def __init__(self, *args, **kwargs):
@@ -54,13 +57,25 @@ def install() -> None:
     actions.OpaqueFunction = OpaqueFunction
     actions.SetEnvironmentVariable = type("SetEnvironmentVariable", (_Recorded,), {})
     actions.Shutdown = type("Shutdown", (_Recorded,), {})
+    actions.IncludeLaunchDescription = type("IncludeLaunchDescription", (_Recorded,), {})
     substitutions = types.ModuleType("launch.substitutions")
     substitutions.LaunchConfiguration = LaunchConfiguration
+    substitutions.PathJoinSubstitution = type("PathJoinSubstitution", (_Recorded,), {})
+    sources = types.ModuleType("launch.launch_description_sources")
+    sources.PythonLaunchDescriptionSource = type("PythonLaunchDescriptionSource", (_Recorded,), {})
     launch_ros = types.ModuleType("launch_ros")
     ros_actions = types.ModuleType("launch_ros.actions")
     ros_actions.Node = type("Node", (_Recorded,), {})
+    ros_substitutions = types.ModuleType("launch_ros.substitutions")
+    ros_substitutions.FindPackageShare = type("FindPackageShare", (_Recorded,), {})
     sys.modules.update({"launch": launch, "launch.actions": actions, "launch.substitutions": substitutions,
-                        "launch_ros": launch_ros, "launch_ros.actions": ros_actions})
+                        "launch.launch_description_sources": sources, "launch_ros": launch_ros,
+                        "launch_ros.actions": ros_actions, "launch_ros.substitutions": ros_substitutions})
+
+
+def declarations(module) -> list:
+    """Every DeclareLaunchArgument of a launch file, in order (duplicates included)."""
+    return [e for e in module.generate_launch_description().entities if isinstance(e, DeclareLaunchArgument)]
 
 
 def run_launch_file(module, overrides):

@@ -104,7 +104,8 @@ def test_opencv_camera_with_a_video_file_publishes_cropped_resized_frames_at_its
     infos = ros.collect(CameraInfo, "/cameras/wrist/camera_info")
     node = run_node("sole_r1_ros.nodes.camera_opencv", {
         "name": "wrist", "device": str(half_red_half_blue_video), "fps": 20.0, "crop": "[160, 40, 160, 160]",
-        "output_width": 64, "output_height": 64, "intrinsics": "[300.0, 300.0, 160.0, 120.0]"})
+        "output_width": 64, "output_height": 64, "intrinsics": "[300.0, 300.0, 160.0, 120.0]",
+        "parent_frame": "base", "optical_pose": "[0.5, 0.0, 0.6, 1.0, 0.0, 0.0, 0.0]"})
     try:
         ros.wait_for(lambda: len(images) >= 3, 30.0, "wrist images from camera_opencv")
         start = len(images)
@@ -114,7 +115,7 @@ def test_opencv_camera_with_a_video_file_publishes_cropped_resized_frames_at_its
         output = stop(node)
     assert 10 <= count <= 60, f"{count} frames in 2 s at fps 20\n{output}"
     msg = images[-1][1]
-    assert (msg.width, msg.height, msg.encoding, msg.header.frame_id) == (64, 64, "rgb8", "wrist_camera")
+    assert (msg.width, msg.height, msg.encoding, msg.header.frame_id) == (64, 64, "rgb8", "wrist_camera_optical_frame")
     rgb = image_to_numpy(msg, "rgb8").astype(int)
     assert rgb[..., 2].mean() > 180 and rgb[..., 0].mean() < 60, "the crop should keep only the blue half"
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in images]

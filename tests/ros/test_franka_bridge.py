@@ -185,3 +185,28 @@ def test_without_franka_msgs_the_nodes_exit_with_install_instructions(node):
     assert result.returncode == 2, result.stdout + result.stderr
     assert "install franka_ros2" in result.stderr and "build_franka_msgs.py" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_targets_go_to_crisp_controllers_input_with_its_qos(robot):
+    # crisp_controllers subscribes the relative `target_pose` (so /target_pose here) with rclcpp::QoS(1), and ignores
+    # targets while a second publisher is matched: exactly one publisher, the bridge.
+    h, _ = robot
+    subscribers = h.node.get_subscriptions_info_by_topic("/target_pose")
+    publishers = h.node.get_publishers_info_by_topic("/target_pose")
+    assert [s.node_name for s in subscribers] == ["fake_franka"]
+    assert [p.node_name for p in publishers] == ["franka_bridge"]
+    for endpoint in subscribers + publishers:
+        assert endpoint.qos_profile.reliability.name == "RELIABLE"
+        assert endpoint.qos_profile.durability.name == "VOLATILE"
+    assert not h.node.get_publishers_info_by_topic("/cartesian_impedance_controller/target_pose")
+
+
+def test_both_target_controllers_are_named_as_upstream():
+    from sole_r1_ros.ros.franka_interfaces import FrankaInterfaceNames
+
+    crisp = FrankaInterfaceNames()
+    assert (crisp.target_topic, crisp.target_qos.depth) == ("target_pose", 1)
+    example = FrankaInterfaceNames(target_controller="franka_example")
+    assert example.target_topic == "cartesian_impedance_example_controller/equilibrium_pose"
+    assert example.target_qos.depth == 10
+    assert FrankaInterfaceNames(target_pose_topic="my/input").target_topic == "my/input"

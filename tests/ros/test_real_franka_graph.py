@@ -19,11 +19,11 @@ from sole_r1_ros.runner.graph import GraphError, resolve_graph
 from .franka_testlib import franka_msgs_env
 
 NODES = ["shoulder_camera", "wrist_camera", "franka_bridge", "reward_node", "safety_gate", "learner_node",
-         "episode_manager"]
+         "episode_manager", "recorder"]
 
 
 def config_section(repo_root, node: str) -> dict:
-    return yaml.safe_load((repo_root / "config" / "real_franka.yaml").read_text())[node]["ros__parameters"]
+    return yaml.safe_load((repo_root / "config" / "real_franka.yaml").read_text())[f"/**/{node}"]["ros__parameters"]
 
 
 def test_fake_hardware_adds_the_twin_and_puts_the_cameras_on_standby():
@@ -46,26 +46,54 @@ def test_robot_ip_is_required():
         resolve_graph("real_franka", {"use_fake_hardware": "true"})
 
 
-def test_the_default_rewarder_is_the_openai_endpoint_of_the_gpu_box():
-    graph = resolve_graph("real_franka", {"robot_ip": "172.16.0.2", "rewarder_endpoint": "http://10.0.0.5:8000/v1"})
+def test_the_default_rewarder_is_the_zmq_server_of_the_gpu_box():
+    graph = resolve_graph("real_franka", {"robot_ip": "172.16.0.2", "rewarder_endpoint": "tcp://10.0.0.5:8001"})
     reward = next(n for n in graph.nodes if n.name == "reward_node").parameters
-    assert reward["rewarder"] == "openai"
-    assert yaml.safe_load(reward["rewarder_options"]) == {"base_url": "http://10.0.0.5:8000/v1"}
+    assert reward["rewarder"] == "zmq"
+    assert yaml.safe_load(reward["rewarder_options"]) == {"endpoint": "tcp://10.0.0.5:8001"}
 
 
-def test_safety_values_agree_with_config_real_franka_yaml(repo_root):
-    graph = {n.name: n.parameters for n in resolve_graph("real_franka", {"robot_ip": "172.16.0.2"}).nodes}
-    gate = config_section(repo_root, "safety_gate")
-    assert graph["safety_gate"] == gate
+def test_config_real_franka_yaml_is_loaded_for_the_nodes_it_configures(repo_root):
+    shipped = yaml.safe_load((repo_root / "config" / "real_franka.yaml").read_text())
+    configured = {key.removeprefix("/**/") for key in shipped}
+    graph = resolve_graph("real_franka", {"robot_ip": "172.16.0.2"})
+    loaded = {n.name for n in graph.nodes if str(repo_root / "config" / "real_franka.yaml") in n.params_files}
+    assert loaded == configured == {"shoulder_camera", "wrist_camera", "franka_bridge", "reward_node", "safety_gate"}
+    own = resolve_graph("real_franka", {"robot_ip": "x", "params_file": str(repo_root / "config" / "real_franka.yaml")})
+    assert all(n.params_files in ([], [str(repo_root / "config" / "real_franka.yaml")]) for n in own.nodes)
+    # The graph no longer restates the file's safety values: only argument-driven parameters are written there.
+    gate = next(n for n in graph.nodes if n.name == "safety_gate").parameters
+    assert gate == {"reward_timeout_s": 5.0}
     bridge = config_section(repo_root, "franka_bridge")
-    for key, value in graph["franka_bridge"].items():
-        if key != "robot_ip":
-            assert bridge[key] == value, key
-    # Values the graph leaves to the node defaults must be the file's values too.
     assert bridge["gripper"] == dataclasses.asdict(GripperConfig())
-    for key in ("robot_state_topic", "target_pose_topic", "gripper_move_action", "gripper_grasp_action",
+    for key in ("robot_state_topic", "gripper_move_action", "gripper_grasp_action",
                 "gripper_homing_action", "error_recovery_action", "gripper_joint_states_topic"):
         assert bridge[key] == getattr(fi, key.upper()), key
+
+
+def test_file_parameters_are_parameters_the_nodes_declare(repo_root):
+    modules = {"safety_gate": ("sole_r1_ros.nodes.safety_gate", ["GateNodeConfig", "SafetyConfig"]),
+               "franka_bridge": ("sole_r1_ros.nodes.franka_bridge", ["FrankaBridgeNodeConfig", "FrankaInterfaceNames",
+                                                                      "FrankaBridgeConfig"]),
+               "shoulder_camera": ("sole_r1_ros.nodes.camera_opencv", ["CameraConfig"]),
+               "wrist_camera": ("sole_r1_ros.nodes.camera_opencv", ["CameraConfig"]),
+               "reward_node": ("sole_r1_ros.nodes.reward_node", ["RewardNodeConfig"])}
+    for node, (module, configs) in modules.items():
+        loaded = [importlib.import_module(module), fi, importlib.import_module("sole_r1_ros.logic.safety.gate"),
+                  importlib.import_module("sole_r1_ros.logic.camera_sources")]
+        declared = set()
+        for name in configs:
+            declared |= {f.name for f in dataclasses.fields(next(getattr(m, name) for m in loaded if hasattr(m, name)))}
+        assert set(config_section(repo_root, node)) <= declared, node
+
+
+def test_a_namespace_moves_every_node_and_sole_r1_name_under_it():
+    graph = resolve_graph("real_franka", {"robot_ip": "x", "namespace": "left"})
+    assert {n.namespace for n in graph.nodes} == {"left"}
+    for node in graph.nodes:
+        assert node.remappings[conv.ROBOT_COMMAND] == "/left/robot/command"
+        assert node.remappings[conv.ESTOP] == "/left/estop" and conv.DIAGNOSTICS not in node.remappings
+    assert all(not n.remappings for n in resolve_graph("real_franka", {"robot_ip": "x"}).nodes)
 
 
 @pytest.mark.parametrize("node, module, configs", [
@@ -75,6 +103,7 @@ def test_safety_values_agree_with_config_real_franka_yaml(repo_root):
                                                           "FrankaBridgeConfig"]),
     ("safety_gate", "sole_r1_ros.nodes.safety_gate", ["GateNodeConfig", "SafetyConfig"]),
     ("reward_node", "sole_r1_ros.nodes.reward_node", ["RewardNodeConfig"]),
+    ("recorder", "sole_r1_ros.nodes.recorder", ["RecorderConfig"]),
 ])
 def test_graph_parameters_are_parameters_the_nodes_declare(node, module, configs):
     graph = {n.name: n.parameters for n in resolve_graph("real_franka", {"robot_ip": "x",

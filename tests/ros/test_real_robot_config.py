@@ -13,7 +13,7 @@ from sole_r1_ros.logic.safety import SafetyConfig
 
 def load_params(repo_root, node: str) -> dict:
     document = yaml.safe_load((repo_root / "config" / "real_franka.yaml").read_text())
-    return document[node]["ros__parameters"]
+    return document[f"/**/{node}"]["ros__parameters"]   # /**/: the keys match namespaced nodes too
 
 
 def bridge_config(params: dict) -> FrankaBridgeConfig:
@@ -44,9 +44,14 @@ def test_bridge_limits_are_no_looser_than_the_gate_limits(repo_root):
     assert np.all(np.asarray(bridge.workspace_max) <= gate.workspace_max)
 
 
-def test_camera_sections_publish_on_the_project_camera_topics(repo_root):
-    assert load_params(repo_root, "shoulder_camera")["image_topic"] == conv.SHOULDER_IMAGE
-    assert load_params(repo_root, "wrist_camera")["image_topic"] == conv.WRIST_IMAGE
+def test_camera_sections_name_optical_frames_and_hold_no_untyped_empty_lists(repo_root):
+    # An empty YAML list has no element type: as a params file it reached the camera node unset and stopped it.
+    assert load_params(repo_root, "shoulder_camera")["frame_id"] == "shoulder_camera_optical_frame"
+    assert load_params(repo_root, "wrist_camera")["frame_id"] == "wrist_camera_optical_frame"
+    document = yaml.safe_load((repo_root / "config" / "real_franka.yaml").read_text())
+    empty = [(node, key) for node, section in document.items() for key, value in section["ros__parameters"].items()
+             if value == []]
+    assert not empty, f"empty lists in config/real_franka.yaml: {empty}"
 
 
 def test_rviz_config_shows_cameras_reward_poses_and_workspace_in_the_base_frame(repo_root):

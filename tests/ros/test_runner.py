@@ -93,6 +93,16 @@ def test_launch_streams_both_cameras_at_rate_and_stops_cleanly_on_sigint(ros, la
     assert "stop requested" in graph.log()
 
 
+def test_a_namespace_moves_the_graphs_topics_under_it(ros, launch_graph):
+    plain = ros.collect(Image, conv.WRIST_IMAGE, conv.SENSOR_QOS)
+    namespaced = ros.collect(Image, "/left" + conv.WRIST_IMAGE, conv.SENSOR_QOS)
+    graph = launch_graph("video_replay", rate=10.0, monitor="false", namespace="left")
+    ros.wait_for(lambda: len(namespaced) >= 3, 30, "frames on /left/cameras/wrist/image_raw")
+    assert not plain, "frames of the namespaced graph leaked to the global topic"
+    assert "/left/video_source" in {f"{ns.rstrip('/')}/{name}" for name, ns in ros.node.get_node_names_and_namespaces()}
+    assert graph.stop(signal.SIGINT) == 0
+
+
 def test_required_node_failure_stops_graph_with_nonzero_exit(launch_graph, tmp_path):
     graph = launch_graph("video_replay", side_by_side_path=str(tmp_path / "missing.mp4"))
     code = graph.process.wait(60)

@@ -1,5 +1,5 @@
-"""Rewarder backends behind one factory: `make_rewarder("sole_r1" | "openai" | "oracle" | "module:Class" | dict |
-YAML path)`.
+"""Rewarder backends behind one factory: `make_rewarder("sole_r1" | "openai" | "zmq" | "oracle" | "module:Class" |
+dict | YAML path)`.
 
 Backends are imported on demand, so asking for the oracle never imports torch or transformers.
 """
@@ -33,6 +33,10 @@ def make_rewarder(spec: Union[str, os.PathLike, dict]) -> Rewarder:
         from sole_r1_model.rewarders.openai_compat import OpenAICompatRewarder
 
         return OpenAICompatRewarder(config)
+    if backend == "zmq":
+        from sole_r1_model.rewarders.zmq_client import ZMQRewarder
+
+        return ZMQRewarder(config)
     from sole_r1_model.rewarders.oracle import OracleRewarder
 
     return OracleRewarder(config)

@@ -94,7 +94,12 @@ class CameraConfig:
     standby: bool = param(False, "open nothing, publish nothing (the view comes from elsewhere, e.g. fake_franka)")
     image_topic: str = param("", "Image topic (empty: /cameras/<name>/image_raw)")
     info_topic: str = param("", "CameraInfo topic (empty: /cameras/<name>/camera_info)")
-    frame_id: str = param("", "frame_id of the images (empty: <name>_camera)")
+    frame_id: str = param("", "frame_id of the images: the camera's optical frame, REP-103 (z forward, x right, y "
+                          "down); empty: <name>_camera_optical_frame")
+    parent_frame: str = param("", "frame the camera is fixed to (e.g. base, fr3_hand_tcp); with optical_pose, a "
+                              "static transform parent_frame -> frame_id goes on /tf_static (empty: none)")
+    optical_pose: list = param([], "[x, y, z, qx, qy, qz, qw] of the optical frame in parent_frame (m; from your "
+                               "extrinsic calibration)")
     width: int = param(640, "capture width requested from the device (0: device default)", low=0, high=8192)
     height: int = param(480, "capture height requested from the device (0: device default)", low=0, high=8192)
     fps: float = param(30.0, "publish rate, frames per second", low=0.5, high=240.0)
@@ -114,7 +119,10 @@ class CameraConfig:
             raise ConfigError(f"parameter 'name' must be a plain camera name like 'wrist', got {self.name!r}")
         self.image_topic = self.image_topic or f"/cameras/{self.name}/image_raw"
         self.info_topic = self.info_topic or f"/cameras/{self.name}/camera_info"
-        self.frame_id = self.frame_id or f"{self.name}_camera"
+        self.frame_id = self.frame_id or f"{self.name}_camera_optical_frame"
+        if bool(self.parent_frame) != bool(self.optical_pose) or (self.optical_pose and len(self.optical_pose) != 7):
+            raise ConfigError(f"parameters 'parent_frame' and 'optical_pose' go together: a frame name and "
+                              f"[x, y, z, qx, qy, qz, qw], got {self.parent_frame!r} and {self.optical_pose}")
         if self.intrinsics and len(self.intrinsics) != 4:
             raise ConfigError(f"parameter 'intrinsics' needs [fx, fy, cx, cy], got {self.intrinsics}")
         try:

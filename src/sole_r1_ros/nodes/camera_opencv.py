@@ -26,6 +26,7 @@ from sole_r1_ros.logic.camera_sources import CameraConfig, open_source
 from sole_r1_ros.logic.cameras import FrameError, LatestFrameGrabber, fov_intrinsics
 from sole_r1_ros.ros.conventions import ConfigError
 from sole_r1_ros.ros.images import camera_info_from_intrinsics, numpy_to_image
+from sole_r1_ros.ros.static_tf import StaticTransforms
 
 
 class CameraNode(Node):
@@ -44,6 +45,9 @@ class CameraNode(Node):
         if cfg.standby:
             self.get_logger().info(f"standby: {cfg.image_topic} comes from another node (fake hardware)")
             return
+        if cfg.parent_frame:
+            self._static_tf = StaticTransforms(self)
+            self._static_tf.add(cfg.parent_frame, cfg.frame_id, cfg.optical_pose[:3], cfg.optical_pose[3:])
         self.source = open_source(cfg)
         if not getattr(self.source, "is_file", False):
             self.grabber = LatestFrameGrabber(self.source.read, cfg.name)

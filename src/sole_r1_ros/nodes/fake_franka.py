@@ -1,11 +1,13 @@
 """fake_franka: a MuJoCo twin of a Franka + Hand that serves the franka_ros2 interfaces franka_bridge uses.
 
-Served (same names, types and behaviour as franka_ros2, defaults in sole_r1_ros.ros.franka_interfaces):
-- FrankaRobotState on the robot-state topic at `state_rate_hz` (robot_mode, o_t_ee, o_t_ee_d, joint states);
-  finger joint states on `/franka_gripper/joint_states`;
-- the Cartesian impedance controller's target-pose subscription (PoseStamped, base frame);
+Served (same names, types, QoS and behaviour as franka_ros2, defaults in sole_r1_ros.ros.franka_interfaces):
+- FrankaRobotState on the robot-state topic at `state_rate_hz` (up to 1 kHz, franka_ros2's controller rate;
+  robot_mode, o_t_ee, o_t_ee_d, joint states); finger joint states on `franka_gripper/joint_states`;
+- the target-pose subscription of the chosen controller (`target_controller`: crisp_controllers' `target_pose`,
+  depth 1, or franka_ros2's `cartesian_impedance_example_controller/equilibrium_pose`), PoseStamped, base frame;
 - franka_msgs actions Move / Grasp / Homing (gripper) and ErrorRecovery;
-- both camera topics (+ CameraInfo), rendered from the twin, like the real camera nodes publish them.
+- both camera topics (+ CameraInfo), rendered from the twin, like the real camera nodes publish them, in
+  `<name>_camera_optical_frame` frames placed by static transforms on /tf_static (when tf2_msgs is installed).
 Test hooks (std_srvs/Trigger): `~/press_user_stop`, `~/release_user_stop`, `~/trigger_reflex` inject the robot
 modes a real arm reports (USER_STOPPED, then IDLE until error recovery; REFLEX), `~/reset_scene` puts arm, gripper
 and cube back (an operator resetting the scene by hand).
@@ -18,11 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import struct
 from typing import Optional
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
+from rclpy.serialization import serialize_message
 from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
@@ -32,8 +37,10 @@ from sole_r1_ros.ros import franka_interfaces as fi
 from sole_r1_ros.ros.conventions import ConfigError, param
 from sole_r1_ros.ros.images import camera_info_from_fov, numpy_to_image
 from sole_r1_ros.ros.msg_convert import pose_from_arrays, pose_to_arrays
+from sole_r1_ros.ros.static_tf import StaticTransforms
 
 MAX_CATCH_UP_S = 0.05       # at most this much simulated time per tick, however late the tick is
+PHYSICS_TICK_HZ = 250.0      # physics ticks per second at most (each steps the 1 kHz physics by the elapsed time)
 
 
 @dataclasses.dataclass
@@ -42,8 +49,10 @@ class FakeFrankaConfig:
 
     arm_id: str = param("fr3", "joint name prefix, as franka_ros2 names them: fr3 or panda")
     base_frame: str = param("base", "frame of poses (the robot base)")
-    state_rate_hz: float = param(100.0, "FrankaRobotState rate (physics runs at 1 kHz in between)", low=1.0,
-                                 high=1000.0)
+    state_rate_hz: float = param(100.0, "FrankaRobotState rate (physics runs at 1 kHz in between); 1000 = the real "
+                                 "robot's", low=1.0, high=1000.0)
+    state_build_rate_hz: float = param(100.0, "states rebuilt from the physics at most this often; in between the "
+                                       "newest is re-sent with a fresh stamp", low=1.0, high=1000.0)
     publish_cameras: bool = param(True, "render and publish the shoulder and wrist cameras")
     camera_rate_hz: float = param(10.0, "camera frame rate (both cameras)", low=0.5, high=60.0)
     image_width: int = param(128, "camera image width, pixels", low=16, high=1024)
@@ -84,9 +93,15 @@ class FakeFranka(Node):
         self.overruns = 0
 
         self._pub_state = self.create_publisher(self.msgs.FrankaRobotState, names.robot_state_topic,
-                                                conv.RELIABLE_QOS)
+                                                fi.ROBOT_STATE_PUBLISHER_QOS)
         self._pub_fingers = self.create_publisher(JointState, names.gripper_joint_states_topic, conv.RELIABLE_QOS)
-        self.create_subscription(PoseStamped, names.target_pose_topic, self._on_target, conv.RELIABLE_QOS)
+        self._target_sub = self.create_subscription(PoseStamped, names.target_topic, self._on_target,
+                                                    names.target_qos)
+        self._state_bytes: Optional[bytearray] = None
+        self._built_at, self._physics_moved = -1.0, True
+        self.states_published = 0
+        self._pub_diagnostics = self.create_publisher(DiagnosticArray, conv.DIAGNOSTICS, conv.RELIABLE_QOS)
+        self.create_timer(1.0, self._publish_diagnostics)
         m = self.msgs
         self._servers = [
             self._action_server(m.Move, names.gripper_move_action, self._execute_move),
@@ -108,11 +123,18 @@ class FakeFranka(Node):
                           scene.wrist_fovy_deg),
             }
             self.create_timer(1.0 / cfg.camera_rate_hz, self._publish_cameras)
+            self._publish_camera_frames()
         self._wall_start, self._sim_start = time.monotonic(), self.twin.time
-        self.create_timer(1.0 / cfg.state_rate_hz, self._tick)
+        # Physics catches up with the wall clock at most PHYSICS_TICK_HZ times a second (several 1 ms steps a tick);
+        # a faster state rate gets its own timer that only re-sends the newest state, so 1 kHz stays affordable.
+        physics_hz = min(cfg.state_rate_hz, PHYSICS_TICK_HZ)
+        self.create_timer(1.0 / physics_hz, self._tick)
+        if cfg.state_rate_hz > physics_hz:
+            self.create_timer(1.0 / cfg.state_rate_hz, self._publish_state)
         self.get_logger().info(
-            f"Franka twin up: state on {names.robot_state_topic} at {cfg.state_rate_hz:g} Hz, targets from "
-            f"{names.target_pose_topic}, cameras {'on' if cfg.publish_cameras else 'off'}; inject stops with "
+            f"Franka twin up: state on {self._pub_state.topic_name} at {cfg.state_rate_hz:g} Hz, targets from "
+            f"{self._target_sub.topic_name} ({names.target_controller}), cameras "
+            f"{'on' if cfg.publish_cameras else 'off'}; inject stops with "
             f"{self.get_fully_qualified_name()}/press_user_stop | trigger_reflex")
 
     def _action_server(self, action_type, name: str, execute) -> ActionServer:
@@ -132,9 +154,33 @@ class FakeFranka(Node):
         for goal, done in [p for p in self._pending if p[0].done]:
             done.set_result(goal)
         self._pending = [p for p in self._pending if not p[0].done]
-        self._publish_state()
+        self._physics_moved = True
+        if self.config.state_rate_hz <= PHYSICS_TICK_HZ:
+            self._publish_state()
 
     def _publish_state(self) -> None:
+        # Building and converting a FrankaRobotState in Python takes ~0.5 ms: at 1 kHz that alone would fill a core.
+        # Between rebuilds the newest serialized state goes out again with a fresh header stamp.
+        now = time.monotonic()
+        # 0.9: a timer tick that comes a little early must not turn a due rebuild into a re-send.
+        due = self._physics_moved and now - self._built_at >= 0.9 / self.config.state_build_rate_hz
+        if self._state_bytes is None or due:
+            self._state_bytes = bytearray(serialize_message(self._build_state()))
+            self._built_at, self._physics_moved = now, False
+        else:
+            _restamp(self._state_bytes, self.get_clock().now().nanoseconds)
+        self._pub_state.publish(bytes(self._state_bytes))
+        self.states_published += 1
+
+    def _publish_diagnostics(self) -> None:
+        """States sent so far and physics overruns (the twin fell behind real time): is the twin keeping its rate?"""
+        values = {"robot_mode": self.twin.mode.name, "states_published": self.states_published,
+                  "state_rate_hz": self.config.state_rate_hz, "overruns": self.overruns}
+        self._pub_diagnostics.publish(conv.diagnostics(self, "fake_franka", DiagnosticStatus.OK,
+                                                       f"twin {self.twin.mode.name}", values))
+
+    def _build_state(self):
+        """A FrankaRobotState from the physics now; also publishes the finger joint states (same rate)."""
         cfg, twin = self.config, self.twin
         stamp = self.get_clock().now().to_msg()
         state = self.msgs.FrankaRobotState()
@@ -151,10 +197,10 @@ class FakeFranka(Node):
             self._arm_names, q.tolist(), dq.tolist(), tau.tolist())
         state.time = twin.time
         state.control_command_success_rate = 1.0
-        self._pub_state.publish(state)
         fingers = JointState(name=self._finger_names, position=twin.finger_positions().tolist())
         fingers.header.stamp = stamp
         self._pub_fingers.publish(fingers)
+        return state
 
     def _on_target(self, msg: PoseStamped) -> None:
         if msg.header.frame_id not in ("", self.config.base_frame):
@@ -163,11 +209,18 @@ class FakeFranka(Node):
             return
         self.twin.set_target_pose(*pose_to_arrays(msg))
 
+    def _publish_camera_frames(self) -> None:
+        """Static transforms of the optical frames: shoulder in the base frame, wrist in the hand's TCP frame."""
+        self._static_tf = StaticTransforms(self)
+        parents = {"shoulder": self.config.base_frame, "wrist": f"{self.config.arm_id}_hand_tcp"}
+        for name, parent in parents.items():
+            self._static_tf.add(parent, _optical_frame(name), *self.twin.camera_optical_pose(name))
+
     def _publish_cameras(self) -> None:
         stamp = self.get_clock().now().to_msg()
         for name, (pub_image, pub_info, fovy) in self._cameras.items():
             rgb = self.twin.render(name)
-            frame_id = f"{name}_camera"
+            frame_id = _optical_frame(name)
             pub_image.publish(numpy_to_image(rgb, "rgb8", stamp=stamp, frame_id=frame_id))
             pub_info.publish(camera_info_from_fov(rgb.shape[1], rgb.shape[0], fovy, frame_id, stamp))
 
@@ -229,6 +282,7 @@ class FakeFranka(Node):
         return self._mode_response(response, True, "scene reset: arm at the start pose, gripper open")
 
     def _mode_response(self, response, ok: bool, message: str):
+        self._state_bytes = None      # the next state reports the new mode, not a cached one
         response.success, response.message = ok, f"{message} (robot mode {self.twin.mode.name})"
         self.get_logger().warning(response.message)
         return response
@@ -238,6 +292,20 @@ class FakeFranka(Node):
         for goal, done in self._pending:
             goal.done, goal.error = True, "shutting down"
         self.twin.close()
+
+
+def _optical_frame(camera: str) -> str:
+    """The REP-103 optical frame of a twin camera (z forward, x right, y down)."""
+    return f"{camera}_camera_optical_frame"
+
+
+def _restamp(serialized: bytearray, nanoseconds: int) -> None:
+    """Overwrite header.stamp of a serialized message whose first field is a std_msgs/Header.
+
+    CDR: a 4-byte encapsulation header (byte 1 = 1: little endian), then stamp.sec (int32), stamp.nanosec (uint32).
+    """
+    order = "<" if serialized[1] == 1 else ">"
+    struct.pack_into(order + "iI", serialized, 4, nanoseconds // 1_000_000_000, nanoseconds % 1_000_000_000)
 
 
 def _info_topic(image_topic: str) -> str:

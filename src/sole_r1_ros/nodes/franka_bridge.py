@@ -1,10 +1,12 @@
 """franka_bridge: gated EE deltas -> franka_ros2 (Cartesian impedance target pose, gripper actions); proprio out.
 
-In:  /robot/command (EEDeltaCommand, from the safety gate only), FrankaRobotState (robot_mode, o_t_ee, joints),
-     the gripper's finger JointState, /safety/estopped (the gate's latch: no episode reset while it is set).
-Out: the target PoseStamped of a Cartesian impedance controller (default: `/cartesian_impedance_controller/
-     target_pose`, the `~/target_pose` input of crisp_controllers' CartesianImpedanceController loaded under that
-     name; set `target_pose_topic` for another controller), franka_msgs Move (open) / Grasp (close) goals,
+In:  /robot/command (EEDeltaCommand, from the safety gate only), FrankaRobotState (robot_mode, o_t_ee, joints;
+     1 kHz on the real robot: only the newest is taken, `state_rate_hz` times a second), the gripper's finger
+     JointState, /safety/estopped (the gate's latch: no episode reset while it is set).
+Out: the target PoseStamped of a Cartesian impedance controller (`target_controller`: crisp -> `target_pose`,
+     franka_example -> `cartesian_impedance_example_controller/equilibrium_pose`, relative names, with the QoS of
+     that controller's subscription; `target_pose_topic` overrides the name), franka_msgs Move (open) / Grasp
+     (close) goals,
      /robot/ee_pose, /robot/target_pose, /robot/joint_states (arm + fingers), /robot/gripper (opening 0..1),
      /robot/mode (latched String), /estop (latched Bool: True when the robot reports REFLEX or USER_STOPPED, False
      again once an operator recovered it), EpisodeInfo.
@@ -36,6 +38,7 @@ from sole_r1.srv import ResetEpisode
 from sole_r1_ros.ros import conventions as conv
 from sole_r1_ros.ros import franka_interfaces as fi
 from sole_r1_ros.ros.conventions import ConfigError, param
+from sole_r1_ros.ros.latest_sample import LatestSampleReader
 from sole_r1_ros.logic.franka import FrankaBridgeConfig, FrankaBridgeLogic, GripperAction
 from sole_r1_ros.logic.franka.bridge import (FRANKA_HAND_MAX_WIDTH_M, MOTION_MODES, compute_target_pose, quat_conjugate,
                                              quat_multiply, quat_normalize, quat_to_rotvec)
@@ -51,6 +54,8 @@ class FrankaBridgeNodeConfig:
     robot_ip: str = param("", "Franka control box address franka_ros2 connects to (shown in /diagnostics)")
     base_frame: str = param("base", "frame of every pose (the robot base)")
     proprio_rate_hz: float = param(50.0, "max rate of /robot/ee_pose and /robot/joint_states", low=1.0, high=1000.0)
+    state_rate_hz: float = param(100.0, "robot states decoded per second, newest first (franka_ros2 publishes "
+                                 "them at 1 kHz; the rest are dropped undecoded)", low=10.0, high=1000.0)
     control_rate_hz: float = param(10.0, "rate of reset-motion steps (the learner's commands are applied as they "
                                    "come)", low=1.0, high=100.0)
     action_timeout_s: float = param(15.0, "operator services and resets give up waiting after this long", low=0.5,
@@ -77,7 +82,7 @@ class FrankaBridge(Node):
         self.msgs = fi.load_franka_msgs()
         self.logic = FrankaBridgeLogic(config, clock=self._now)
 
-        self._pub_target = self.create_publisher(PoseStamped, names.target_pose_topic, conv.RELIABLE_QOS)
+        self._pub_target = self.create_publisher(PoseStamped, names.target_topic, names.target_qos)
         self._pub_target_view = self.create_publisher(PoseStamped, conv.TARGET_POSE, conv.RELIABLE_QOS)
         self._pub_pose = self.create_publisher(PoseStamped, conv.EE_POSE, conv.RELIABLE_QOS)
         self._pub_joints = self.create_publisher(JointState, conv.JOINT_STATES, conv.RELIABLE_QOS)
@@ -95,7 +100,12 @@ class FrankaBridge(Node):
                               id(self._grasp): names.gripper_grasp_action,
                               id(self._homing): names.gripper_homing_action,
                               id(self._recovery): names.error_recovery_action}
-        self.create_subscription(m.FrankaRobotState, names.robot_state_topic, self._on_state, conv.RELIABLE_QOS)
+        # The full state comes at the controller rate (1 kHz): a callback per sample plus its deserialisation would
+        # take more than a core in Python. The samples wait in a newest-only reader that wakes nothing; a timer
+        # takes and decodes the newest one state_rate_hz times a second.
+        self._state = LatestSampleReader(self, m.FrankaRobotState, names.robot_state_topic, "state_reader",
+                                         fi.ROBOT_STATE_QOS)
+        self.create_timer(1.0 / p.state_rate_hz, self._take_state)
         self.create_subscription(JointState, names.gripper_joint_states_topic, self._on_fingers, conv.RELIABLE_QOS)
         self.create_subscription(EEDeltaCommand, conv.ROBOT_COMMAND, self._on_command, conv.RELIABLE_QOS)
         self.create_subscription(Bool, conv.ESTOP_STATE, self._on_gate_estop, conv.LATCHED_QOS)
@@ -116,14 +126,20 @@ class FrankaBridge(Node):
         self._gate_estopped = False
         self._reset: Optional[tuple[Future, float]] = None     # (done future, deadline) of a running reset
         self.episode_id, self.step_count, self.task = 0, 0, ""
-        self.get_logger().info(f"bridging {conv.ROBOT_COMMAND} -> {names.target_pose_topic}; robot state from "
-                               f"{names.robot_state_topic}; gripper {names.gripper_move_action} / "
-                               f"{names.gripper_grasp_action}")
+        self.get_logger().info(f"bridging {conv.ROBOT_COMMAND} -> {self._pub_target.topic_name} "
+                               f"({names.target_controller}); robot state from "
+                               f"{self._state.topic_name}; gripper "
+                               f"{names.gripper_move_action} / {names.gripper_grasp_action}")
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
     # ---- robot state in, proprio out ----------------------------------------------------------------------
+    def _take_state(self) -> None:
+        state = self._state.take()
+        if state is not None:
+            self._on_state(state)
+
     def _on_state(self, state) -> None:
         pose = state.o_t_ee.pose
         reason = self.logic.on_robot_state(
@@ -354,9 +370,14 @@ class FrankaBridge(Node):
         values.update({k: status[k] for k in ("robot_mode", "has_pose", "holding", "gripper_closed",
                                               "gripper_toggles_suppressed")})
         values.update({f"count_{k}": v for k, v in sorted(status["counters"].items())})
+        values["states_decoded"] = self._state.taken
         message = f"robot {status['robot_mode']}" + ("" if status["has_pose"] else ", no robot state yet")
         array = conv.diagnostics(self, "franka_bridge", level, message, values)
         self._pub_diagnostics.publish(array)
+
+    def close(self) -> None:
+        """Destroy the robot-state reader's helper node (run_node calls this on shutdown)."""
+        self._state.destroy()
 
 
 def main(args: Optional[list[str]] = None) -> int:

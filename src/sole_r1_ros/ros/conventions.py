@@ -25,35 +25,12 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 
 from sole_r1_config import ConfigError, check_ranges, param  # noqa: F401  (nodes use conv.param)
 from sole_r1_config.settings import range_message
-
-
-# ---------------------------------------------------------------------------------------------------- topics
-SHOULDER_IMAGE = "/cameras/shoulder/image_raw"
-SHOULDER_INFO = "/cameras/shoulder/camera_info"
-WRIST_IMAGE = "/cameras/wrist/image_raw"
-WRIST_INFO = "/cameras/wrist/camera_info"
-JOINT_STATES = "/robot/joint_states"
-EE_POSE = "/robot/ee_pose"
-ACTION_SCALE = "/robot/action_scale"     # std_msgs/Float64MultiArray, latched: [m, rad] per unit action (bridge)
-GRIPPER_STATE = "/robot/gripper"          # sensor_msgs/JointState, one joint "opening": 0 closed .. 1 fully open
-TARGET_POSE = "/robot/target_pose"
-ROBOT_COMMAND = "/robot/command"          # gated EEDeltaCommand: only the safety gate publishes here
-LEARNER_COMMAND = "/learner/command"      # raw EEDeltaCommand from the learner, into the safety gate
-PROGRESS = "/reward/progress"
-REWARD_MARKERS = "/reward/markers"
-EPISODE_INFO = "/episode/info"
-TASK = "/episode/task"
-ESTOP = "/estop"                          # std_msgs/Bool, latched: anyone publishes True to stop the robot
-ESTOP_STATE = "/safety/estopped"          # std_msgs/Bool, latched: the gate's e-stop latch (learner pauses on True)
-ROBOT_MODE = "/robot/mode"                # std_msgs/String, latched: robot mode name (franka_msgs RobotMode names)
-DIAGNOSTICS = "/diagnostics"
-RESET_EPISODE_SERVICE = "/episode/reset"
-QUERY_PROGRESS_SERVICE = "/reward/query"
-SAFETY_WORKSPACE = "/safety/workspace"                      # latched Marker: the workspace box, for rviz
-TRIGGER_ESTOP_SERVICE = "/safety/trigger_estop"             # std_srvs/Trigger
-RESET_ESTOP_SERVICE = "/safety/reset_estop"                 # std_srvs/Trigger
-ERROR_RECOVERY_SERVICE = "/franka_bridge/error_recovery"    # std_srvs/Trigger, operator only
-HOME_GRIPPER_SERVICE = "/franka_bridge/home_gripper"        # std_srvs/Trigger, operator only
+# Topic and service names live in names.py (no rclpy there: the graph runner reads them to namespace a graph).
+from sole_r1_ros.ros.names import (  # noqa: F401  (nodes use conv.<NAME>)
+    SHOULDER_IMAGE, SHOULDER_INFO, WRIST_IMAGE, WRIST_INFO, JOINT_STATES, EE_POSE, ACTION_SCALE, GRIPPER_STATE,
+    TARGET_POSE, ROBOT_COMMAND, LEARNER_COMMAND, PROGRESS, REWARD_MARKERS, EPISODE_INFO, TASK, ESTOP, ESTOP_STATE,
+    ROBOT_MODE, DIAGNOSTICS, RESET_EPISODE_SERVICE, QUERY_PROGRESS_SERVICE, SAFETY_WORKSPACE,
+    TRIGGER_ESTOP_SERVICE, RESET_ESTOP_SERVICE, ERROR_RECOVERY_SERVICE, HOME_GRIPPER_SERVICE)
 
 # ------------------------------------------------------------------------------------------------------- QoS
 # Camera streams. Publishers are RELIABLE so both reliable and best-effort subscribers (rviz) can connect.
@@ -144,6 +121,8 @@ def _declare_one(node: Node, name: str, field: dataclasses.Field, hint: Any) -> 
     value = node.get_parameter(name).value
     if meta.get("required", False) and value in (None, "", []):
         raise ConfigError(f"required parameter '{name}' is not set ({meta.get('description', '')})")
+    if value is None and kind is list:
+        return []   # an empty YAML list (`crop: []` in a params file) has no element type: ROS leaves it unset
     if value is None:
         if optional:
             return None

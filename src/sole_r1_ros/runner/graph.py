@@ -11,10 +11,14 @@ A graph YAML (config/graphs/*.yaml) names its arguments, the environment it need
         executable: video_source      # module sole_r1_ros.nodes.<executable> / lib/sole_r1/<executable>
         required: true                # the graph stops (exit 1) when a required node fails (default true)
         shutdown_on_exit: false       # the graph stops when this node exits, whatever its code (e.g. a timer)
-        venv: .venv-libero            # optional: run with another virtual environment's Python (repo-relative)
+        venv: .venv-libero            # optional: another virtual environment's Python (paths.venv_python finds it)
         if: $(arg use_cameras)        # optional: node only when the expression is true
+        params_file: $(config real_franka.yaml)   # optional: ROS params file(s) loaded before `parameters`
         parameters: {rate: $(arg rate), shoulder_path: $(config ../tests/data/x.mp4)}
         remappings: {/cameras/wrist/image_raw: /other}
+
+Every graph also takes `namespace` (default empty): each node then runs in that namespace and every sole_r1 topic and
+service name (sole_r1_ros.ros.names) is remapped under it, so two robots' graphs can share one ROS domain.
 
 `extends: base.yaml` (a file beside this one) starts from another graph: this file's arguments are added or
 override the base's (by name), `environment` is merged, and each of its nodes is merged by name into the base's
@@ -34,10 +38,11 @@ from typing import Any, Mapping, Optional
 import yaml
 
 from sole_r1_config.paths import config_dir, resolve_config_path
+from sole_r1_ros.ros.names import GLOBAL_NAMES
 
 _SUBST = re.compile(r"\$\((arg|env|config)\s+([^)\s]+)(?:\s+([^)]*))?\)")
 _NODE_KEYS = {"name", "executable", "required", "if", "parameters", "remappings", "namespace", "shutdown_on_exit",
-              "venv"}
+              "venv", "params_file"}
 _GRAPH_KEYS = {"description", "arguments", "environment", "nodes", "extends"}
 
 
@@ -59,6 +64,11 @@ class Argument:
         return self.default is None
 
 
+# Declared by every graph (a graph may declare it itself to change the description or default).
+NAMESPACE_ARGUMENT = Argument("namespace", "", "ROS namespace of every node; sole_r1's topics and services move "
+                              "under it (/NS/robot/command, ...) so two robots can share one ROS domain")
+
+
 @dataclasses.dataclass
 class NodeSpec:
     """One node of a resolved graph: what to start, with which parameters."""
@@ -70,7 +80,8 @@ class NodeSpec:
     namespace: str = ""
     required: bool = True
     shutdown_on_exit: bool = False
-    venv: str = ""           # repo-relative virtual environment whose Python runs the node ("" = the runner's)
+    venv: str = ""           # virtual environment whose Python runs the node ("" = the runner's; paths.venv_python)
+    params_files: list = dataclasses.field(default_factory=list)   # ROS params files, loaded before `parameters`
 
     @property
     def module(self) -> str:
@@ -133,6 +144,7 @@ def resolve_graph(name: str | Path, overrides: Optional[Mapping[str, Any]] = Non
             values[arg.name] = _substitute(arg.default, values, path)
     environment = {str(k): str(_substitute(v, values, path)) for k, v in (raw.get("environment") or {}).items()}
     nodes = []
+    namespace = str(values.get(NAMESPACE_ARGUMENT.name) or "")
     for index, entry in enumerate(raw.get("nodes") or []):
         if not isinstance(entry, dict) or "executable" not in entry:
             raise GraphError(f"{path.name}: node #{index} needs at least 'executable'")
@@ -145,11 +157,13 @@ def resolve_graph(name: str | Path, overrides: Optional[Mapping[str, Any]] = Non
             name=str(entry.get("name", entry["executable"])),
             executable=str(entry["executable"]),
             parameters=_substitute(entry.get("parameters") or {}, values, path),
-            remappings={str(k): str(v) for k, v in _substitute(entry.get("remappings") or {}, values, path).items()},
-            namespace=str(entry.get("namespace", "")),
+            remappings={**namespaced_remappings(namespace), **{
+                str(k): str(v) for k, v in _substitute(entry.get("remappings") or {}, values, path).items()}},
+            namespace=_join_namespace(namespace, str(entry.get("namespace", ""))),
             required=bool(entry.get("required", True)),
             shutdown_on_exit=bool(entry.get("shutdown_on_exit", False)),
             venv=str(entry.get("venv", "")),
+            params_files=_params_files(_substitute(entry.get("params_file"), values, path), path),
         ))
     names = [n.name for n in nodes]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -217,7 +231,32 @@ def _arguments(raw: dict, path: Path) -> dict[str, Argument]:
         if not isinstance(spec, dict):
             spec = {"default": spec}
         result[name] = Argument(name, spec.get("default"), str(spec.get("description", "")))
+    result.setdefault(NAMESPACE_ARGUMENT.name, dataclasses.replace(NAMESPACE_ARGUMENT))
     return result
+
+
+def namespaced_remappings(namespace: str) -> dict[str, str]:
+    """Remappings that move every sole_r1 topic and service name under /<namespace> ({} for no namespace)."""
+    namespace = namespace.strip("/")
+    return {name: f"/{namespace}{name}" for name in GLOBAL_NAMES} if namespace else {}
+
+
+def _join_namespace(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+def _params_files(value: Any, path: Path) -> list[str]:
+    """A node's `params_file` (one path or a list) as absolute paths; GraphError when one is missing."""
+    files = [] if value in (None, "") else [value] if isinstance(value, str) else list(value)
+    resolved = []
+    for item in files:
+        file = Path(str(item)).expanduser()
+        if not file.is_absolute():
+            file = path.parent / file
+        if not file.is_file():
+            raise GraphError(f"{path.name}: params_file {item!r} does not exist")
+        resolved.append(str(file.resolve()))
+    return resolved
 
 
 def _substitute(value: Any, args: Mapping[str, Any], path: Path) -> Any:

@@ -1,7 +1,8 @@
 """Start every node of a resolved graph as its own process; prefix logs; stop all cleanly.
 
 Each node runs as `python -m sole_r1_ros.nodes.<executable> --ros-args -r __node:=<name> --params-file <file>`
-in its own process group, so a terminal Ctrl-C reaches only the runner, which then forwards SIGINT to every node,
+(from a colcon install: `python <prefix>/lib/sole_r1/<executable> ...`, the installed executable) in its own
+process group, so a terminal Ctrl-C reaches only the runner, which then forwards SIGINT to every node,
 waits, and escalates to SIGTERM and SIGKILL for nodes that do not stop. Children also get PR_SET_PDEATHSIG, so even a
 SIGKILLed runner leaves no orphan nodes behind.
 """
@@ -20,7 +21,7 @@ from typing import Optional, TextIO
 
 import yaml
 
-from sole_r1_config.paths import share_dir
+from sole_r1_config.paths import installed_executable, venv_python
 from sole_r1_ros.runner.graph import Graph, NodeSpec, params_file_content
 
 _PR_SET_PDEATHSIG = 1
@@ -42,14 +43,15 @@ class NodeProcess:
         self.spec = spec
         python = sys.executable
         if spec.venv:
-            python = str(share_dir() / spec.venv / "bin" / "python")
-            if not Path(python).is_file():
-                raise FileNotFoundError(f"node '{spec.name}' needs {spec.venv} ({python} is missing): "
-                                        f"create it first (e.g. make setup-libero)")
+            python = str(venv_python(spec.venv))
             # That venv's own ROS wheels bootstrap must run: drop the marker and library path of ours.
             env = {k: v for k, v in env.items() if k not in ("_ROS_WHEELS_BOOTSTRAP_COMPLETE", "LD_LIBRARY_PATH")}
-        cmd = [python, "-u", "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
-               "--params-file", str(params_file)]
+        script = installed_executable(spec.executable)
+        cmd = [python, "-u", *([str(script)] if script else ["-m", spec.module]), "--ros-args",
+               "-r", f"__node:={spec.name}"]
+        for extra in spec.params_files:   # before the graph's own parameters, which win
+            cmd += ["--params-file", extra]
+        cmd += ["--params-file", str(params_file)]
         if spec.namespace:
             cmd += ["-r", f"__ns:=/{spec.namespace.strip('/')}"]
         for source, target in spec.remappings.items():

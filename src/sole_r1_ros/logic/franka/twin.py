@@ -294,6 +294,23 @@ class FrankaTwin:
         """PRIVILEGED: the cube's centre, base frame (for tests and logs, never for the learner)."""
         return self.data.qpos[self._cube_qpos:self._cube_qpos + 3].copy()
 
+    def camera_optical_pose(self, camera: str) -> tuple[np.ndarray, np.ndarray]:
+        """Position and quaternion (x, y, z, w) of a camera's optical frame (REP-103: z forward, x right, y down):
+        the shoulder camera in the base frame, the wrist camera in the EE (TCP) frame it is fixed to."""
+        if camera not in CAMERAS:
+            raise ValueError(f"unknown twin camera {camera!r}; cameras: {list(CAMERAS)}")
+        index = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+        # MuJoCo cameras look along -z with y up: the optical frame is that frame turned half a turn about x.
+        rotation = self.data.cam_xmat[index].reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
+        position = self.data.cam_xpos[index].copy()
+        if camera == "wrist":
+            ee_rotation = self.data.site_xmat[self._ee_site].reshape(3, 3)
+            position = ee_rotation.T @ (position - self.data.site_xpos[self._ee_site])
+            rotation = ee_rotation.T @ rotation
+        quat_wxyz = np.zeros(4)
+        mujoco.mju_mat2Quat(quat_wxyz, rotation.flatten())
+        return position, np.array([*quat_wxyz[1:], quat_wxyz[0]])
+
     def render(self, camera: str) -> np.ndarray:
         """RGB uint8 image (H, W, 3), top-left origin, of camera 'shoulder' or 'wrist'."""
         if camera not in CAMERAS:
