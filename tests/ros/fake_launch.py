@@ -4,6 +4,7 @@ They record what the launch file builds and implement LaunchConfiguration.perfor
 string from the context's launch configurations), so a test can execute a launch file end to end and compare the
 nodes it would start with what the embedded runner starts from the same graph YAML.
 """
+import contextlib
 import sys
 import types
 
@@ -90,3 +91,18 @@ def run_launch_file(module, overrides):
         if isinstance(entity, OpaqueFunction):
             actions.extend(entity.execute(context))
     return declared, actions
+
+
+@contextlib.contextmanager
+def installed():
+    """The recording stand-ins as launch/launch_ros while the block runs; the real modules (if any) afterwards."""
+    saved = {k: sys.modules.get(k) for k in MODULES}
+    install()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                sys.modules.pop(key, None)
+            else:
+                sys.modules[key] = value

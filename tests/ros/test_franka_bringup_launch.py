@@ -1,6 +1,5 @@
 """launch/franka_bringup.launch.py: franka_bringup with sole_r1's controllers file, the chosen controller active."""
 import importlib.util
-import sys
 
 import pytest
 import yaml
@@ -12,14 +11,8 @@ from . import fake_launch
 
 @pytest.fixture(scope="module", autouse=True)
 def fake_launch_modules():
-    saved = {k: sys.modules.get(k) for k in fake_launch.MODULES}
-    fake_launch.install()
-    yield
-    for key, value in saved.items():
-        if value is None:
-            sys.modules.pop(key, None)
-        else:
-            sys.modules[key] = value
+    with fake_launch.installed():
+        yield
 
 
 def bringup(repo_root, **overrides):

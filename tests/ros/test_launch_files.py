@@ -1,6 +1,5 @@
 """Launch files are real launch_ros files that start exactly what `sole-r1 launch` starts from the same YAML."""
 import importlib.util
-import sys
 
 import pytest
 
@@ -22,14 +21,8 @@ BRINGUP = {"franka_bringup.launch.py"}
 
 @pytest.fixture(scope="module", autouse=True)
 def fake_launch_modules():
-    saved = {k: sys.modules.get(k) for k in fake_launch.MODULES}
-    fake_launch.install()
-    yield
-    for key, value in saved.items():
-        if value is None:
-            sys.modules.pop(key, None)
-        else:
-            sys.modules[key] = value
+    with fake_launch.installed():
+        yield
 
 
 def _load(path):
