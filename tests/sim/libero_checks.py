@@ -28,7 +28,7 @@ def check_contract() -> dict:
     import yaml
     from libero.libero import benchmark
 
-    from sole_r1_sim import libero as suite
+    from sole_r1_sim import libero_env as suite
     from sole_r1_sim.registry import config_dir
 
     with open(config_dir() / "tasks" / "libero.yaml", encoding="utf-8") as handle:
@@ -85,7 +85,7 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 def check_orientation() -> dict:
     """Our images vs an independent top-left render: correlation as delivered and vertically flipped."""
-    from sole_r1_sim import libero as suite
+    from sole_r1_sim import libero_env as suite
 
     out = {}
     with suite.make(TASK, image_size=SIZE, seed=0, tuned=True) as env:
@@ -100,7 +100,7 @@ def check_orientation() -> dict:
 
 def check_consistency() -> dict:
     """LIBERO's own renderer (tuned=False) and the tuned one agree on the same initial state."""
-    from sole_r1_sim import libero as suite
+    from sole_r1_sim import libero_env as suite
 
     images = {}
     for tuned in (False, True):
@@ -115,7 +115,7 @@ def check_consistency() -> dict:
 
 def check_expert() -> dict:
     """The scripted pick-and-place expert on the alphabet-soup task: success and progress over time."""
-    from sole_r1_sim import libero as suite
+    from sole_r1_sim import libero_env as suite
     from sole_r1_sim.experts_libero import PickPlaceExpert
 
     expert = PickPlaceExpert()
@@ -134,7 +134,7 @@ def check_expert() -> dict:
 
 def check_idle() -> dict:
     """Doing nothing: progress stays low and the task is not solved."""
-    from sole_r1_sim import libero as suite
+    from sole_r1_sim import libero_env as suite
 
     with suite.make(TASK, image_size=(64, 64), seed=0) as env:
         env.reset(seed=0)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sole_r1_sim import libero as suite
+from sole_r1_sim import libero_env as suite
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBERO_PYTHON = ROOT / ".venv-libero" / "bin" / "python"
