@@ -42,24 +42,17 @@ def run(args: argparse.Namespace) -> int:
     """Read the bags and write the dataset; return the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from sole_r1_ros.logic.bag_files import BagError
-    from sole_r1_ros.logic.bags import find_bags, read_episode
+    from sole_r1_ros.logic.bags import read_bags
     from sole_r1_ros.logic.lerobot_export import export_lerobot
 
     if (args.fps is not None and args.fps < 1) or not 0 <= args.crf <= 51:
         print("sole-r1 export: error: --fps must be >= 1 and --crf in 0..51", file=sys.stderr)
         return 2
     try:
-        episodes = [read_episode(path, args.out.with_name(args.out.name + "_recovered"))
-                    for path in find_bags(args.bags)]
+        kept, _ = read_bags(args.bags, args.out.with_name(args.out.name + "_recovered"), args.min_frames)
     except (BagError, OSError) as exc:
         print(f"sole-r1 export: error: {exc}", file=sys.stderr)
         return 2
-    kept = [e for e in episodes if e.num_frames >= args.min_frames]
-    for episode in episodes:
-        if episode not in kept:
-            log.info("skipping %s: %d frame(s)", episode.name, episode.num_frames)
-        elif episode.recovered:
-            log.warning("%s was not closed (recorder stopped): exporting its whole chunks", episode.name)
     if not kept:
         print("sole-r1 export: error: no bag holds an episode with camera frames", file=sys.stderr)
         return 2

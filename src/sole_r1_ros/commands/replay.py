@@ -52,27 +52,17 @@ def run(args: argparse.Namespace) -> int:
     """Read every bag, score it with each rewarder, write the comparison; return the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from sole_r1_ros.logic.bag_files import BagError
-    from sole_r1_ros.logic.bags import find_bags, read_episode
+    from sole_r1_ros.logic.bags import read_bags
     from sole_r1_ros.logic import replay
 
     if args.num_key_frames < 2 or not math.isfinite(args.threshold):
         print("sole-r1 replay: error: --num-key-frames must be >= 2 and --threshold a number", file=sys.stderr)
         return 2
-    scratch = args.out / "recovered"
     try:
-        episodes = [read_episode(path, scratch) for path in find_bags(args.bags)]
+        kept, skipped = read_bags(args.bags, args.out / "recovered", args.min_frames)
     except (BagError, OSError) as exc:
         print(f"sole-r1 replay: error: {exc}", file=sys.stderr)
         return 2
-    for episode in episodes:
-        if episode.recovered:
-            log.warning("%s was not closed (recorder stopped): read from its whole chunks, copy in %s",
-                        episode.name, episode.path)
-    kept = [e for e in episodes if e.num_frames >= args.min_frames]
-    skipped = [e.name for e in episodes if e.num_frames < args.min_frames]
-    if skipped:
-        log.info("skipping %d episode(s) with fewer than %d frames: %s", len(skipped), args.min_frames,
-                 ", ".join(skipped))
     if not kept:
         print("sole-r1 replay: error: no bag holds an episode with camera frames", file=sys.stderr)
         return 2

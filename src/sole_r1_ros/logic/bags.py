@@ -7,6 +7,7 @@ read from its whole chunks.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import struct
 import tempfile
 from collections import defaultdict
@@ -20,6 +21,8 @@ from sole_r1_ros.logic.bag_files import TOPIC_BY_ROLE, TOPICS, BagError, recover
 
 CAMERAS = ("shoulder", "wrist")
 EPISODE_ENDED = 2  # EpisodeInfo.EVENT_ENDED
+
+LOG = logging.getLogger("sole_r1.bags")
 
 
 def image_to_rgb(msg: Any) -> np.ndarray:
@@ -165,6 +168,25 @@ def read_episode(path: str | Path, scratch: Optional[Path] = None) -> RecordedEp
                            counts=counts, messages=dict(messages),
                            camera_stamps={k: np.asarray(v, np.int64) for k, v in stamps.items()},
                            recovered=recovered)
+
+
+def read_bags(paths: Iterable[str | Path], scratch: Optional[Path], min_frames: int
+              ) -> tuple[list[RecordedEpisode], list[str]]:
+    """The episodes of every bag under `paths` with at least `min_frames` camera frames, and the names skipped.
+
+    Raises BagError (or OSError) for a bag that cannot be read; a bag its recorder never closed is read from its
+    whole chunks (copied into `scratch`) with a warning.
+    """
+    episodes = [read_episode(path, scratch) for path in find_bags(paths)]
+    for episode in episodes:
+        if episode.recovered:
+            LOG.warning("%s was not closed (recorder stopped): read from its whole chunks, copy in %s",
+                        episode.name, episode.path)
+    kept = [e for e in episodes if e.num_frames >= min_frames]
+    skipped = [e.name for e in episodes if e.num_frames < min_frames]
+    if skipped:
+        LOG.info("skipping %d episode(s) with fewer than %d frames: %s", len(skipped), min_frames, ", ".join(skipped))
+    return kept, skipped
 
 
 def _raw_stamp(raw: bytes | memoryview) -> int:
