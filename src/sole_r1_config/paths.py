@@ -37,6 +37,11 @@ def config_dir() -> Path:
     return Path(os.environ.get(CONFIG_DIR_ENV) or share_dir() / "config")
 
 
+def models_dir() -> Path:
+    """The models/ folder: reward models the project trains and ships (each `models/<name>/rewarder.yaml`)."""
+    return share_dir() / "models"
+
+
 def resolve_config_path(name: str, subdir: str = "") -> Path:
     """A config file given as a path, or as a name relative to config/<subdir> (with or without .yaml)."""
     candidate = Path(name).expanduser()

@@ -2,10 +2,13 @@
 
 The official SOLE-R1 transport (agentlace `ReqRepServer`: `lz4.frame.compress(pickle.dumps(obj))`) is pickle,
 and a plain `pickle.loads` of network bytes executes whatever the sender wants. Our reader accepts only what
-the protocol needs -- dicts, lists, tuples, sets, str, bytes, numbers, bool, None and numpy arrays/scalars of
-plain dtypes -- and bounds memory by what the message carries: the decompressed size is capped before
-decompressing, arrays are only built the way numpy pickles them (their bytes come from the message) and no array
-may hold more bytes than the message or have zero strides. A hostile or broken client gets an error, nothing more.
+the protocol needs -- dicts, lists, tuples, sets, str, bytes, numbers, bool, None, numpy arrays/scalars of
+plain dtypes, and numpy object arrays whose every element is bytes (the official client's compressed images) --
+and bounds memory by what the message carries: the decompressed size is capped before decompressing, arrays are
+only built the way numpy pickles them (their bytes come from the message), no array may hold more bytes than the
+message or have zero strides, and a dtype must be pickled exactly as numpy pickles that type (numpy takes a
+dtype's flags from the pickle: an object dtype whose flags say it holds no objects makes numpy read message
+bytes as object pointers). A hostile or broken client gets an error, nothing more.
 """
 from __future__ import annotations
 
@@ -78,8 +81,40 @@ for _module in ("numpy.core.numeric", "numpy._core.numeric"):
     _ALLOWED[(_module, "_frombuffer")] = None
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """An Unpickler whose `find_class` only hands out plain-data constructors (see module docstring)."""
+def _same(value: Any, expected: Any) -> bool:
+    """Equal and of the same type, for the plain values of a dtype's pickled state (never `==` on an array)."""
+    if type(value) is not type(expected):
+        return False
+    if isinstance(expected, tuple):
+        return len(value) == len(expected) and all(_same(v, e) for v, e in zip(value, expected))
+    return expected is None or (isinstance(expected, (int, str, bytes)) and value == expected)
+
+
+def _check_dtype_state(dtype: np.dtype, state: Any) -> None:
+    """Refuse a dtype BUILD whose state is not the one numpy writes for that type code (byte order aside)."""
+    expected = dtype.__reduce__()[2]
+    if not (isinstance(state, tuple) and len(state) == len(expected) and _same(state[0], expected[0])
+            and state[1] in ("<", ">", "|", "=") and all(_same(v, e) for v, e in zip(state[2:], expected[2:]))):
+        raise UnsafeMessage(f"refused a numpy dtype pickled with a state numpy does not write for {dtype.str!r} "
+                            "(structured, subarray and altered-flag dtypes are not accepted)")
+
+
+class RestrictedUnpickler(pickle._Unpickler):
+    """An Unpickler whose `find_class` only hands out plain-data constructors and whose BUILD checks numpy dtypes.
+
+    The pure-Python unpickler, because only its BUILD can be checked before numpy applies a dtype's state; its
+    per-opcode cost is that of the `pickletools` scan every message gets anyway.
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def load_build(self) -> None:
+        """BUILD, after checking the state of a numpy dtype (module docstring)."""
+        if len(self.stack) >= 2 and isinstance(self.stack[-2], np.dtype):
+            _check_dtype_state(self.stack[-2], self.stack[-1])
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
 
     def find_class(self, module: str, name: str) -> Any:
         """Return an allowed global, or raise UnsafeMessage naming the refused one."""
@@ -102,7 +137,7 @@ def _check_plain(value: Any, budget: list[int], seen: set, depth: int = 0) -> No
     seen.add(id(value))  # shared references are one object: walk and count them once
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject:
-            raise UnsafeMessage("numpy arrays of dtype object are not accepted; send numeric arrays")
+            _check_bytes_array(value)
         if value.size > 1 and any(n > 1 and s == 0 for n, s in zip(value.shape, value.strides)):
             raise UnsafeMessage(f"numpy array of shape {value.shape} has zero strides; send contiguous arrays")
         budget[0] -= value.nbytes
@@ -117,8 +152,18 @@ def _check_plain(value: Any, budget: list[int], seen: set, depth: int = 0) -> No
             _check_plain(item, budget, seen, depth + 1)
 
 
+def _check_bytes_array(value: np.ndarray) -> None:
+    """An object array is accepted only as a container of bytes (PNG/JPEG images, as the official client sends)."""
+    if value.dtype != np.dtype(object):
+        raise UnsafeMessage(f"numpy dtype {value.dtype} holds objects; only plain object arrays of bytes are accepted")
+    for item in value.flat:
+        if not isinstance(item, bytes):
+            raise UnsafeMessage(f"numpy object arrays may only hold bytes (compressed images), found a "
+                                f"{type(item).__name__}; send numeric arrays or PNG/JPEG bytes")
+
+
 def _check_memo_indexes(raw: bytes) -> None:
-    """Refuse memo indexes beyond the objects stored so far: the C unpickler sizes its memo table by the index."""
+    """Refuse memo indexes beyond the objects stored so far (a C unpickler sizes its memo table by the index)."""
     stored = 0
     try:
         for opcode, arg, _ in pickletools.genops(raw):

@@ -4,14 +4,17 @@ Wire format (philipmit/sole-r1-model `reward_server/`, agentlace `zmq_wrapper/re
 each message `lz4.frame.compress(pickle.dumps(obj))`. Requests are envelopes
 `{"type": "list_interfaces"}` -> `{"interfaces": [...]}` and
 `{"type": "call_interface", "interface": "rewards", "payload": {...}}` with payload keys `task`,
-`front_images`, `wrist_images` (lists of episodes, each a list of frames: HWC/CHW uint8 or float arrays, or
-PNG/JPEG bytes), optional `temperature`, `from_zero`, `external_only`. The reply is
+`front_images`, `wrist_images` (lists or arrays of episodes, each a list or array of frames: HWC/CHW uint8 or
+float arrays, PNG/JPEG bytes, uint8 arrays of PNG/JPEG bytes, or numpy object arrays of PNG/JPEG bytes, as the
+official `decode_and_validate_image` takes them), optional `temperature`, `from_zero`, `external_only`. The reply is
 `{"success": True, "data": {"valid_answers": [int32 array per episode, 0 first], "text_outputs": [[str]],
 "text_inputs": [[str]]}}` or `{"success": False, "message": str}`.
 
-Differences on purpose: requests are read with a restricted unpickler (`safe_pickle`), the server binds to
-127.0.0.1 unless told otherwise, and the previous progress fed back is the parsed answer with failures carried
-forward (the official decoder writes the raw, possibly empty, answer string).
+Differences on purpose: requests are read with a restricted unpickler (`safe_pickle`; torch tensors, which the
+official server also takes, are refused: unpickling one runs torch code), compressed frames are decoded only as
+PNG, JPEG or WebP within a pixel and a per-request budget, the server binds to 127.0.0.1 unless told otherwise,
+and the previous progress fed back is the parsed answer with failures carried forward (the official decoder
+writes the raw, possibly empty, answer string).
 """
 from __future__ import annotations
 
@@ -30,6 +33,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8001
 DEFAULT_SERVICE = "rewards"
+MAX_FRAME_PIXELS = 8192 * 8192  # one decoded frame; the model sees 384x384 tiles, so this is generous
+DEFAULT_MAX_FRAMES = 20_000     # frames of one request: each is decoded, then scored by the model
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")  # what PIL may decode; never its many other plugins (EPS runs Ghostscript)
 
 
 class BadRequest(ValueError):
@@ -41,6 +47,9 @@ def decode_frame(frame: Any, where: str, max_bytes: Optional[int] = None) -> np.
 
     `max_bytes` refuses, before decoding, a frame whose RGB image would be larger.
     """
+    if isinstance(frame, np.ndarray) and frame.dtype.hasobject:
+        raise BadRequest(f"{where}: an object array is not one image; send each image's PNG/JPEG bytes as one "
+                         "element of the episode (a list or object array of bytes)")
     if isinstance(frame, (bytes, bytearray)) or (isinstance(frame, np.ndarray) and frame.ndim == 1):
         data = bytes(frame) if not isinstance(frame, np.ndarray) else frame.tobytes()
         frame = _decode_compressed(data, where, max_bytes)
@@ -65,27 +74,31 @@ def decode_frame(frame: Any, where: str, max_bytes: Optional[int] = None) -> np.
 
 
 def _check_fits(width: int, height: int, max_bytes: Optional[int], where: str) -> None:
-    """Refuse an image whose RGB pixels would take more than max_bytes (None: no limit)."""
+    """Refuse an image over MAX_FRAME_PIXELS or whose RGB pixels would take more than max_bytes (None: no limit)."""
+    if width * height > MAX_FRAME_PIXELS:
+        raise BadRequest(f"{where}: a {width}x{height} image has more than {MAX_FRAME_PIXELS} pixels; "
+                         "send frames of at most 8192x8192 (the model sees 384x384 tiles)")
     if max_bytes is not None and width * height * 3 > max_bytes:
         raise BadRequest(f"{where}: a {width}x{height} image does not fit the {max_bytes} bytes left for "
                          "this request's frames; send fewer or smaller frames per request")
 
 
 def _decode_compressed(data: bytes, where: str, max_bytes: Optional[int]) -> np.ndarray:
+    """PNG/JPEG/WebP bytes as RGB, refused from the header when too large; truncated data is an error."""
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
             _check_fits(image.width, image.height, max_bytes, where)  # from the header: before decoding
             return np.asarray(image.convert("RGB"))
     except BadRequest:
         raise
     except Exception as exc:  # noqa: BLE001 -- PIL raises many types for bad bytes
-        raise BadRequest(f"{where}: bytes are not a readable PNG/JPEG image ({exc})") from None
+        raise BadRequest(f"{where}: bytes are not a readable PNG/JPEG/WebP image ({exc})") from None
 
 
-def _episodes(payload: dict, key: str, max_bytes: int) -> list[list[np.ndarray]]:
-    """Decode `payload[key]`: a list of episodes, each a list (or T-leading array) of frames, within max_bytes."""
+def _episodes(payload: dict, key: str, max_bytes: int, max_frames: int) -> list[list[np.ndarray]]:
+    """Decode `payload[key]`: a list of episodes, each a list (or T-leading array) of frames, within the budgets."""
     value = payload.get(key)
     if value is None:
         raise BadRequest(f"No '{key}' in payload.")
@@ -97,6 +110,10 @@ def _episodes(payload: dict, key: str, max_bytes: int) -> list[list[np.ndarray]]
             raise BadRequest(f"{key}[{e}] must be a list of frames, got {type(episode).__name__}")
         frames = []
         for t, frame in enumerate(episode):
+            if max_frames <= 0:  # a shared reference costs two message bytes, its decoding far more: count them
+                raise BadRequest(f"{key}[{e}][{t}]: over the frame limit of one request; split the episodes over "
+                                 "several requests")
+            max_frames -= 1
             frames.append(decode_frame(frame, f"{key}[{e}][{t}]", max_bytes))
             max_bytes -= frames[-1].nbytes
         episodes.append(frames)
@@ -115,12 +132,13 @@ class OfficialRewardService:
     """Answers official-protocol requests with a Rewarder (one call per step, batched across episodes)."""
 
     def __init__(self, rewarder: Rewarder, service_name: str = DEFAULT_SERVICE,
-                 max_frame_bytes: int = safe_pickle.DEFAULT_MAX_BYTES) -> None:
-        """`max_frame_bytes` bounds the decoded frames of one request: PNG/JPEG bytes and an array referenced
-        many times decode to far more than the message carries."""
+                 max_frame_bytes: int = safe_pickle.DEFAULT_MAX_BYTES, max_frames: int = DEFAULT_MAX_FRAMES) -> None:
+        """`max_frame_bytes` and `max_frames` bound the decoded frames of one request: PNG/JPEG bytes and an array
+        referenced many times decode to far more than the message carries."""
         self.rewarder = rewarder
         self.service_name = service_name
         self.max_frame_bytes = max_frame_bytes
+        self.max_frames = max_frames
 
     def handle(self, message: Any) -> dict:
         """Route an envelope (list_interfaces / call_interface); every failure becomes an error reply."""
@@ -152,9 +170,10 @@ class OfficialRewardService:
         temperature = payload.get("temperature", None)
         if temperature is not None and (not isinstance(temperature, (int, float, np.number)) or temperature < 0):
             raise BadRequest(f"'temperature' must be a number >= 0, got {temperature!r}")
-        front = _episodes(payload, "front_images", self.max_frame_bytes)
+        front = _episodes(payload, "front_images", self.max_frame_bytes, self.max_frames)
         left = self.max_frame_bytes - sum(f.nbytes for episode in front for f in episode)
-        wrist = [] if external_only else _episodes(payload, "wrist_images", left)
+        wrist = [] if external_only else _episodes(payload, "wrist_images", left,
+                                                   self.max_frames - sum(len(episode) for episode in front))
         if not external_only and [len(e) for e in wrist] != [len(e) for e in front]:
             raise BadRequest(f"front_images and wrist_images differ in episodes or lengths: "
                              f"{[len(e) for e in front]} vs {[len(e) for e in wrist]}")

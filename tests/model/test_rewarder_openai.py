@@ -2,9 +2,6 @@
 import base64
 import io
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -13,54 +10,29 @@ from PIL import Image
 from sole_r1_model.composite import CompositeFrameBuilder
 from sole_r1_model.prompt import SYSTEM_PROMPT
 from sole_r1_model.rewarders import make_rewarder
+from sole_r1_model.rewarders.config import resolve_spec
+from tests.model.http_stub import StubServer
 
 ANSWER = "<think>The gripper holds the cube above the table.</think><answer>55%</answer>"
 
 
-class StubAPI:
+def _chat_completion(request) -> bytes:
+    return json.dumps({"choices": [{"message": {"role": "assistant", "content": ANSWER}}]}).encode()
+
+
+class StubAPI(StubServer):
     """A /v1/chat/completions server in a thread; `plan` lists (status, delay_s) per request, then 200s."""
 
-    def __init__(self, plan=()):
-        self.plan, self.requests = list(plan), []
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 -- http.server naming
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                stub.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                status, delay = stub.plan.pop(0) if stub.plan else (200, 0.0)
-                time.sleep(delay)
-                reply = {"choices": [{"message": {"role": "assistant", "content": ANSWER}}]} if status == 200 \
-                    else {"error": {"message": "overloaded"}}
-                data = json.dumps(reply).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def __init__(self, plan=(), answer=_chat_completion):
+        super().__init__(answer, plan)
 
     @property
     def base_url(self):
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        return self.url + "/v1"
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+    def bodies(self):
+        """The JSON bodies received, in order."""
+        return [request.json() for request in self.requests]
 
 
 def rewarder_for(stub, **options):
@@ -77,9 +49,9 @@ def test_request_carries_model_prompt_png_composite_and_auth(make_query, monkeyp
     assert result.valid and result.progress == 55.0
     assert result.reasoning == "The gripper holds the cube above the table."
     [request] = stub.requests
-    assert request["path"] == "/v1/chat/completions"
-    assert request["headers"]["Authorization"] == "Bearer sk-test-123"
-    body = request["body"]
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["Authorization"] == "Bearer sk-test-123"
+    body = request.json()
     assert body["model"] == "sole-r1-test"
     assert (body["temperature"], body["top_p"], body["top_k"], body["max_tokens"]) == (1.0, 0.9, 50, 200)
     system, user = body["messages"]
@@ -99,7 +71,7 @@ def test_no_auth_header_when_the_key_variable_is_unset(make_query, monkeypatch):
     monkeypatch.delenv("SOLE_R1_UNSET_KEY", raising=False)
     with StubAPI() as stub, rewarder_for(stub, api_key_env="SOLE_R1_UNSET_KEY") as rewarder:
         rewarder.score([make_query()])
-    assert "Authorization" not in stub.requests[0]["headers"]
+    assert "Authorization" not in stub.requests[0].headers
 
 
 def test_server_errors_are_retried_then_succeed(make_query):
@@ -146,8 +118,8 @@ def test_batch_is_answered_in_order_with_per_call_temperature(make_query):
     with StubAPI() as stub, rewarder_for(stub, max_concurrency=3) as rewarder:
         results = rewarder.score(queries, temperature=0.0)
     assert [r.valid for r in results] == [True, True, True]
-    assert {r["body"]["temperature"] for r in stub.requests} == {0.0}
-    texts = sorted(r["body"]["messages"][1]["content"][1]["text"] for r in stub.requests)
+    assert {body["temperature"] for body in stub.bodies()} == {0.0}
+    texts = sorted(body["messages"][1]["content"][1]["text"] for body in stub.bodies())
     assert sum("wrist camera" not in t for t in texts) == 1  # the query without wrist frames: external_only
 
 
@@ -156,3 +128,67 @@ def test_batch_is_answered_in_order_with_per_call_temperature(make_query):
 def test_invalid_openai_options_are_rejected(bad):
     with pytest.raises(ValueError):
         make_rewarder({"backend": "openai", **bad})
+
+
+# The official GPT server's question (reward_server constants.py USER_PROMPT_TEMPLATE_GPT), written out for the
+# task "Pick up the cube from the table" and a previous answer of 20 %.
+OFFICIAL_GPT_QUESTION = (
+    "Here is an image containing multiple camera views of a robot attempting to complete a task. The first image is "
+    "from the previous timestep. The second image is from the current timestep. The task description is: Pick up the "
+    "cube from the table. The predicted task progress for the previous timestep was 20%. Predict the task progress "
+    "for the current timestep. Before providing your final answer, first briefly provide a few sentences that reason "
+    "about what is happening at the current timestep relative to the previous timestep. Your reasoning process "
+    "should be no more than a few sentences and MUST BE enclosed within <think> </think> tags. Please refer to the "
+    "images as timesteps instead of as separate images. Your final answer MUST BE enclosed within <answer> </answer> "
+    "tags and should be an integer representing current task progress percentage. Example output format: "
+    "<think>[detailed reasoning process]</think><answer>[current task progress]%</answer>"
+)
+
+
+def _jpeg(url):
+    prefix = "data:image/jpeg;base64,"
+    assert url.startswith(prefix)
+    image = Image.open(io.BytesIO(base64.b64decode(url[len(prefix):])))
+    assert image.format == "JPEG"
+    return np.asarray(image.convert("RGB")).astype(int)
+
+
+def test_official_baseline_prompt_sends_what_the_gpt_server_sends(make_query):
+    query = make_query(previous=20.0, t=2)
+    curly = "<think>The cube\u2019s lifted \u2014 nearly done.</think><answer>70%</answer>"
+
+    def answer(request):
+        return json.dumps({"choices": [{"message": {"role": "assistant", "content": curly}}]}).encode()
+
+    with StubAPI(answer=answer) as stub, rewarder_for(stub, prompt="official_baseline") as rewarder:
+        [result] = rewarder.score([query])
+    [body] = stub.bodies()
+    assert set(body) == {"model", "messages"}  # no system message, no sampling fields, like the official client
+    [message] = body["messages"]
+    assert message["role"] == "user"
+    text, previous, current = message["content"]
+    assert text == {"type": "text", "text": OFFICIAL_GPT_QUESTION}
+    for part, frame in ((previous, query.external[1]), (current, query.external[2])):  # raw external frames
+        decoded = _jpeg(part["image_url"]["url"])
+        assert decoded.shape == frame.shape
+        assert np.abs(decoded - frame.astype(int)).mean() < 4  # JPEG quality 90: close, not equal
+    assert not np.array_equal(query.external[1], query.external[2])  # the two images are two different frames
+    assert result.valid and result.progress == 70.0
+    assert result.reasoning == "The cube's lifted - nearly done."  # typographic characters made ASCII
+
+
+def test_official_baseline_sends_temperature_only_when_a_call_asks(make_query):
+    with StubAPI() as stub, rewarder_for(stub, prompt="official_baseline") as rewarder:
+        rewarder.score([make_query()], temperature=0.0)
+    assert stub.bodies()[0]["temperature"] == 0.0
+
+
+def test_shipped_gpt5_baseline_config_uses_the_official_prompt():
+    backend, config = resolve_spec("gpt5_baseline")
+    assert (backend, config.model, config.prompt) == ("openai", "gpt-5", "official_baseline")
+    assert config.base_url == "https://api.openai.com/v1" and config.api_key_env == "OPENAI_API_KEY"
+
+
+def test_unknown_prompt_is_rejected():
+    with pytest.raises(ValueError, match="prompt must be one of"):
+        make_rewarder({"backend": "openai", "prompt": "gpt"})

@@ -18,7 +18,7 @@ import pytest
 import zmq
 from PIL import Image
 
-from tests.model.test_serve_official import StrideZeroArray, ZeroSizeDtypeArray, lz4_bomb
+from tests.model.test_serve_official import ForgedDtypeArray, StrideZeroArray, ZeroSizeDtypeArray, lz4_bomb
 
 LIMIT = 32 << 20  # the server's message cap and frame budget in this test
 # Idle the server process holds ~75 MB; one request adds at most a few copies of LIMIT (compressed, decompressed,
@@ -130,6 +130,12 @@ def request(payload):
     return {"type": "call_interface", "interface": "rewards", "payload": payload}
 
 
+def _jpeg(frame):
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
 def valid_payload(rng, length=3):
     frames = [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(2 * length)]
     return {"task": "Pick up the cube", "front_images": [frames[:length]], "wrist_images": [frames[length:]]}
@@ -151,6 +157,10 @@ def hostile_requests():
     png = io.BytesIO()
     Image.new("L", (4000, 4000)).save(png, format="PNG")  # 48 MB as RGB, a few KB as PNG
     float_frame = np.zeros((256, 256, 3), np.float32)  # 192 KB decoded per reference
+    jpeg, jpeg_bomb = io.BytesIO(), io.BytesIO()
+    Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).save(jpeg, format="JPEG")
+    Image.new("L", (4000, 4000)).save(jpeg_bomb, format="JPEG")  # 48 MB as RGB
+    jpeg = jpeg.getvalue()
     yield "ndarray call with zero strides", [packed(request({"task": "t", "front_images": [[StrideZeroArray()] * 2],
                                                              "external_only": True}), protocol=2)]
     yield "zero-size dtype", [packed(request({"task": "t", "front_images": [[ZeroSizeDtypeArray()]],
@@ -167,6 +177,13 @@ def hostile_requests():
                                                          "external_only": True}))]
     yield "PNG bomb", [packed(request({"task": "t", "front_images": [[png.getvalue()] * 20],
                                        "external_only": True}))]
+    for label, images in (("object array holding a str", [jpeg, "x"]), ("object array holding a dict", [jpeg, {}]),
+                          ("truncated JPEG in an object array", [jpeg, jpeg[:200]]),
+                          ("JPEG bomb in an object array", [jpeg_bomb.getvalue()] * 20)):
+        yield label, [packed(request({"task": "t", "front_images": [np.array(images, dtype=object)],
+                                      "external_only": True}))]
+    yield "object dtype with forged flags", [packed(request({"task": "t", "front_images": [ForgedDtypeArray()],
+                                                             "external_only": True}))]
     yield "two parts", [packed({"type": "list_interfaces"})] * 2
     yield "empty message", [b""]
 
@@ -253,6 +270,10 @@ def test_hostile_and_broken_requests_leave_the_server_serving_in_bounded_memory(
                 expect_valid_answer()
             assert time.monotonic() - start < DEADLINE_S, f"fuzz took over {DEADLINE_S} s after {sent} requests"
         expect_valid_answer()
+        jpegs = np.array([_jpeg(frame) for frame in valid_payload(rng)["front_images"][0]], dtype=object)
+        reply = server.send("object array of JPEG bytes", [packed(request({"task": "t", "front_images": [jpegs],
+                                                                            "external_only": True}))])
+        assert reply["success"] and reply["data"]["valid_answers"][0].tolist() == [0, 1, 2], reply
         assert server.proc.poll() is None and not server.killed
     assert sent >= 300
     assert 0 < server.peak_rss < PEAK_BOUND, f"server peak RSS {server.peak_rss >> 20} MB"

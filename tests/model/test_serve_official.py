@@ -295,3 +295,99 @@ def test_serve_command_reports_a_bad_rewarder_spec():
     parser = argparse.ArgumentParser()
     serve_command.register(parser.add_subparsers(dest="command"))
     assert serve_command.run(parser.parse_args(["serve", "--rewarder", "no-such-backend", "--port", "0"])) == 2
+
+
+def encoded(frame, image_format, **options):
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+def test_object_arrays_of_compressed_image_bytes_are_decoded(lift_frames):
+    # The official client's "array of compressed bytes": numpy object arrays holding PNG/JPEG bytes per frame.
+    rewarder = CountingRewarder()
+    front, wrist = episode(lift_frames, 3)
+    front_bytes = np.array([encoded(front[0], "PNG"), encoded(front[1], "JPEG", quality=95),
+                            encoded(front[2], "PNG")], dtype=object)
+    wrist_bytes = np.empty((1, 3), dtype=object)  # a 2-D (episodes x frames) object array works as well
+    wrist_bytes[0, :] = [encoded(f, "JPEG", quality=95) for f in wrist]
+    with Served(rewarder) as served:
+        reply = served.call({"task": TASK, "front_images": [front_bytes], "wrist_images": wrist_bytes})
+        assert reply["success"], reply.get("message")
+        assert reply["data"]["valid_answers"][0].tolist() == [0, 10, 20]
+        third = rewarder.queries[1]  # t=2: first frame, frame 1, frame 2
+        assert np.array_equal(third.external[0], front[0]) and np.array_equal(third.external[2], front[2])  # PNG
+        jpeg = np.asarray(Image.open(io.BytesIO(front_bytes[1])).convert("RGB"))
+        assert np.array_equal(third.external[1], jpeg)  # JPEG: exactly what the decoder gives ...
+        assert np.abs(third.external[1].astype(int) - front[1]).mean() < 3  # ... which is close to the frame
+        assert np.abs(third.wrist[2].astype(int) - wrist[2]).mean() < 3
+
+
+def jpeg_bomb():
+    """A 6000x6000 JPEG (108 MB decoded) of a few hundred KB."""
+    return encoded(np.zeros((6000, 6000, 3), np.uint8), "JPEG", quality=10)
+
+
+def test_hostile_image_payloads_get_clear_errors_and_the_server_keeps_answering(lift_frames):
+    front, wrist = episode(lift_frames, 2)
+    good = encoded(front[0], "JPEG")
+    truncated = good[: len(good) // 2]
+    hostile = [
+        (np.array([good, "not bytes"], dtype=object), "object arrays may only hold bytes (compressed images), "
+                                                      "found a str"),
+        (np.array([good, None], dtype=object), "found a NoneType"),
+        (np.array([good, np.zeros(3, np.uint8)], dtype=object), "found a ndarray"),
+        (np.array([good, [good]], dtype=object), "found a list"),
+        ([good, truncated], "front_images[0][1]: bytes are not a readable"),
+        (np.array([good, truncated], dtype=object), "truncated"),
+        ([jpeg_bomb()], "6000x6000"),
+        ([encoded(np.zeros((8, 8), np.uint8), "TIFF")], "not a readable PNG/JPEG/WebP"),
+        ([np.array([good], dtype=object)], "an object array is not one image"),
+    ]
+    service = OfficialRewardService(CountingRewarder(), max_frame_bytes=64 << 20)
+    with Served(CountingRewarder()) as served:
+        served.server.service = service
+        for frames, message in hostile:
+            reply = served.call({"task": TASK, "front_images": [frames], "external_only": True})
+            assert reply["success"] is False and message in reply["message"], (message, reply)
+            ok = served.call({"task": TASK, "front_images": [[good, good]], "external_only": True})
+            assert ok["success"], ok.get("message")
+        assert served.thread.is_alive()
+
+
+def test_a_frame_limit_bounds_shared_references():
+    service = OfficialRewardService(CountingRewarder(), max_frames=50)
+    png = encoded(np.zeros((4, 4, 3), np.uint8), "PNG")  # one object, referenced 60 times: 60 decodings
+    reply = service.handle(rewards_request([[png] * 60]))
+    assert reply["success"] is False and "front_images[0][50]: over the frame limit" in reply["message"]
+    assert service.handle(rewards_request([[png] * 50]))["success"]
+
+
+class ForgedDtypeArray:
+    """An object array whose pickled dtype says it holds no objects: numpy would read these bytes as pointers."""
+
+    def __reduce__(self):
+        from numpy.core import multiarray
+
+        return multiarray._reconstruct, (np.ndarray, (0,), b"b"), (1, (2,), ForgedObjectDtype(), False, b"A" * 16)
+
+
+class ForgedObjectDtype:
+    def __reduce__(self):
+        return np.dtype, ("O8", False, True), (3, "|", None, None, None, -1, -1, 1)
+
+
+def test_a_dtype_with_forged_flags_is_refused_before_numpy_uses_it():
+    for protocol in (2, 4, 5):
+        with pytest.raises(safe_pickle.UnsafeMessage, match="dtype pickled with a state"):
+            safe_pickle.loads(lz4.frame.compress(pickle.dumps({"front_images": ForgedDtypeArray()}, protocol)))
+    images = np.array([b"\x89PNG", b"\xff\xd8"], dtype=object)
+    assert safe_pickle.loads(lz4.frame.compress(pickle.dumps(images)))[1] == b"\xff\xd8"
+
+
+def test_a_frame_over_the_pixel_limit_is_refused_before_conversion():
+    from sole_r1_model.serve_official import BadRequest, decode_frame
+
+    huge = np.broadcast_to(np.zeros((1, 1, 1), np.float32), (8193, 8193, 1))  # no memory behind it
+    with pytest.raises(BadRequest, match="8193x8193 image has more than"):
+        decode_frame(huge, "front_images[0][0]")

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from sole_r1_ros.cli import main
-from sole_r1_ros.logic.lerobot_format import read_dataset
+from sole_r1_model.lerobot_dataset.format import read_dataset
 
 from .bag_testlib import write_episode
 

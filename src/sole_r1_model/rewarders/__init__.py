@@ -1,5 +1,5 @@
-"""Rewarder backends behind one factory: `make_rewarder("sole_r1" | "openai" | "zmq" | "oracle" | "module:Class" |
-dict | YAML path)`.
+"""Rewarder backends behind one factory: `make_rewarder("sole_r1" | "topreward" | "roboreward" | "openai" | "zmq" |
+"gemini" | "robometer" | "oracle" | "module:Class" | dict | YAML path)`.
 
 Backends are imported on demand, so asking for the oracle never imports torch or transformers.
 """
@@ -29,6 +29,14 @@ def make_rewarder(spec: Union[str, os.PathLike, dict]) -> Rewarder:
         from sole_r1_model.rewarders.hf import HFRewarder
 
         return HFRewarder(config)
+    if backend == "topreward":
+        from sole_r1_model.rewarders.topreward import TOPRewardRewarder
+
+        return TOPRewardRewarder(config)
+    if backend == "roboreward":
+        from sole_r1_model.rewarders.roboreward import RoboRewardRewarder
+
+        return RoboRewardRewarder(config)
     if backend == "openai":
         from sole_r1_model.rewarders.openai_compat import OpenAICompatRewarder
 
@@ -37,6 +45,14 @@ def make_rewarder(spec: Union[str, os.PathLike, dict]) -> Rewarder:
         from sole_r1_model.rewarders.zmq_client import ZMQRewarder
 
         return ZMQRewarder(config)
+    if backend == "gemini":
+        from sole_r1_model.rewarders.gemini import GeminiRewarder
+
+        return GeminiRewarder(config)
+    if backend == "robometer":
+        from sole_r1_model.rewarders.robometer import RobometerRewarder
+
+        return RobometerRewarder(config)
     from sole_r1_model.rewarders.oracle import OracleRewarder
 
     return OracleRewarder(config)

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from sole_r1_config import config_dir
+from sole_r1_config import config_dir, models_dir
 from sole_r1_model.composite import VARIANTS
 
 DEFAULT_SOLE_R1_MODEL = "Philip-MIT/SOLE-R1-8B"
@@ -25,11 +25,51 @@ _DTYPES = ("auto", "bfloat16", "float16", "float32")
 _ATTENTION = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
 _DECODE = ("generate", "static")
 _COMPILE_DECODE = ("auto", "off", "default", "reduce-overhead", "max-autotune")
+# `prompt` of the API backends: the SOLE-R1 composite prompt, or the paper's GPT/Gemini baseline prompt
+# (sole_r1_model/rewarders/baseline_prompt.py).
+PROMPTS = ("sole_r1", "official_baseline")
+DEFAULT_GEMINI_MODEL = "gemini-3-pro-preview"  # the paper's Gemini baseline
+_THINKING_LEVELS = ("minimal", "low", "medium", "high")
 
 
 def _check_variant(variant: str) -> None:
     if variant not in VARIANTS:
         raise ValueError(f"unknown prompt variant {variant!r}; choose one of {sorted(VARIANTS)}")
+
+
+def _check_prompt(prompt: str) -> None:
+    if prompt not in PROMPTS:
+        raise ValueError(f"prompt must be one of {PROMPTS}, got {prompt!r}")
+
+
+def _check_transport(config) -> None:
+    """Validate the timeout / retry / concurrency fields that the remote backends share."""
+    if not config.timeout_s > 0:
+        raise ValueError(f"timeout_s must be > 0, got {config.timeout_s!r}")
+    if int(config.max_retries) != config.max_retries or config.max_retries < 0:
+        raise ValueError(f"max_retries must be an integer >= 0, got {config.max_retries!r}")
+    if config.backoff_s < 0 or config.backoff_max_s < config.backoff_s:
+        raise ValueError("need 0 <= backoff_s <= backoff_max_s")
+    concurrency = getattr(config, "max_concurrency", 1)
+    if int(concurrency) != concurrency or concurrency < 1:
+        raise ValueError(f"max_concurrency must be an integer >= 1, got {concurrency!r}")
+
+
+def _check_transformers_loading(config) -> None:
+    """Validate the fields every backend that loads a checkpoint with transformers shares."""
+    if not isinstance(config.model, str) or not config.model.strip():
+        raise ValueError("model must be a hub id (e.g. Philip-MIT/SOLE-R1-8B), a checkpoint folder or 'tiny'")
+    if config.dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {_DTYPES}, got {config.dtype!r}")
+    if config.attn_implementation not in _ATTENTION:
+        raise ValueError(f"attn_implementation must be one of {_ATTENTION}, got {config.attn_implementation!r}")
+    if not isinstance(config.device, str) or not (
+            config.device in ("auto", "cpu", "cuda", "mps") or config.device.startswith("cuda:")):
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {config.device!r}")
+    if int(config.max_batch_size) != config.max_batch_size or config.max_batch_size < 1:
+        raise ValueError(f"max_batch_size must be an integer >= 1, got {config.max_batch_size!r}")
+    if not isinstance(config.image_processor_overrides, dict):
+        raise ValueError("image_processor_overrides must be a mapping of image processor settings")
 
 
 @dataclasses.dataclass
@@ -88,20 +128,72 @@ class HFRewarderConfig(SamplingConfig):
             raise ValueError(f"decode must be one of {_DECODE}, got {self.decode!r}")
         if self.compile_decode not in _COMPILE_DECODE:
             raise ValueError(f"compile_decode must be one of {_COMPILE_DECODE}, got {self.compile_decode!r}")
-        if not isinstance(self.model, str) or not self.model.strip():
-            raise ValueError("model must be a hub id (e.g. Philip-MIT/SOLE-R1-8B), a checkpoint folder or 'tiny'")
-        if self.dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {_DTYPES}, got {self.dtype!r}")
-        if self.attn_implementation not in _ATTENTION:
-            raise ValueError(f"attn_implementation must be one of {_ATTENTION}, got {self.attn_implementation!r}")
-        if not isinstance(self.device, str) or not (
-                self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")):
-            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
-        if int(self.max_batch_size) != self.max_batch_size or self.max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be an integer >= 1, got {self.max_batch_size!r}")
-        if not isinstance(self.image_processor_overrides, dict):
-            raise ValueError("image_processor_overrides must be a mapping of image processor settings")
+        _check_transformers_loading(self)
         _check_variant(self.variant)
+
+
+DEFAULT_TOPREWARD_MODEL = "Qwen/Qwen3-VL-8B-Instruct"  # TOPReward's (and LeRobot's) default backbone
+DEFAULT_ROBOREWARD_MODEL = "teetone/RoboReward-8B"
+TOPREWARD_MAPPINGS = ("true_vs_false", "true")
+_CAMERAS = ("external", "wrist")
+
+
+@dataclasses.dataclass
+class TOPRewardConfig:
+    """`topreward` backend: TOPReward's progress from the probability a Qwen-VL model gives the answer "True"."""
+
+    model: str = DEFAULT_TOPREWARD_MODEL  # any Qwen-VL checkpoint: hub id, local folder, or "tiny"
+    revision: Optional[str] = None        # hub revision (branch, tag or commit) when `model` is a hub id
+    local_files_only: bool = False        # never contact the hub: the checkpoint must be in the HF cache already
+    dtype: str = "auto"                   # auto = bfloat16 on GPU, float32 on CPU (log-probs are taken in float32)
+    device: str = "auto"                  # auto = cuda if available, else cpu; or "cpu", "cuda", "cuda:1"
+    attn_implementation: str = "sdpa"
+    max_batch_size: int = 8               # queries per forward pass; larger batches are split
+    camera: str = "external"              # whose (first, previous, current) frames the model sees: external | wrist
+    mapping: str = "true_vs_false"        # progress = 100 P(True) / (P(True) + P(False)); "true": 100 P(True)
+    add_chat_template: bool = False       # TOPReward's option: ask in a chat turn, score "True" as the reply
+    image_processor_overrides: dict = dataclasses.field(default_factory=dict)  # over the checkpoint's settings
+
+    def __post_init__(self) -> None:
+        _check_transformers_loading(self)
+        if self.camera not in _CAMERAS:
+            raise ValueError(f"camera must be one of {_CAMERAS}, got {self.camera!r}")
+        if self.mapping not in TOPREWARD_MAPPINGS:
+            raise ValueError(f"mapping must be one of {TOPREWARD_MAPPINGS}, got {self.mapping!r}")
+        if not isinstance(self.add_chat_template, bool):
+            raise ValueError(f"add_chat_template must be true or false, got {self.add_chat_template!r}")
+
+
+@dataclasses.dataclass
+class RoboRewardConfig(SamplingConfig):
+    """`roboreward` backend: RoboReward's discrete 1-5 end-of-episode score, generated by a Qwen3-VL fine-tune."""
+
+    temperature: float = 0.0              # greedy: the same frames always get the same score
+    top_p: float = 1.0
+    top_k: Optional[int] = None
+    max_new_tokens: int = 16              # the answer is "ANSWER: <score>"
+    model: str = DEFAULT_ROBOREWARD_MODEL  # teetone/RoboReward-8B or -4B, a local folder, or "tiny"
+    revision: Optional[str] = None
+    local_files_only: bool = False
+    dtype: str = "auto"                   # auto = bfloat16 on GPU, float32 on CPU
+    device: str = "auto"
+    attn_implementation: str = "sdpa"
+    max_batch_size: int = 8               # queries per `generate` call; larger batches are split
+    seed: Optional[int] = None            # seeds torch once at load (matters only when temperature > 0)
+    camera: str = "external"              # whose (first, previous, current) frames the model sees: external | wrist
+    decode: str = "generate"              # or "static" (sole_r1_model/rewarders/fast_decode.py)
+    compile_decode: str = "auto"
+    image_processor_overrides: dict = dataclasses.field(default_factory=dict)  # over the checkpoint's settings
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_transformers_loading(self)
+        if self.camera not in _CAMERAS:
+            raise ValueError(f"camera must be one of {_CAMERAS}, got {self.camera!r}")
+        if self.decode not in _DECODE:
+            raise ValueError(f"decode must be one of {_DECODE}, got {self.decode!r}")
+        if self.compile_decode not in _COMPILE_DECODE:
+            raise ValueError(f"compile_decode must be one of {_COMPILE_DECODE}, got {self.compile_decode!r}")
 
 
 @dataclasses.dataclass
@@ -119,6 +211,9 @@ class OpenAIRewarderConfig(SamplingConfig):
     max_concurrency: int = 4             # queries of one batch sent in parallel
     variant: str = "full"
     extra_body: dict = dataclasses.field(default_factory=dict)  # merged into every request body
+    # official_baseline: the paper's GPT-5 baseline request (external previous + current frames as JPEG, one user
+    # turn, no sampling fields); sole_r1: the SOLE-R1 system prompt + composite with the sampling fields above.
+    prompt: str = "sole_r1"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -126,17 +221,89 @@ class OpenAIRewarderConfig(SamplingConfig):
             raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
         if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
             raise ValueError("max_tokens_field must be max_tokens or max_completion_tokens")
-        if not self.timeout_s > 0:
-            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s!r}")
-        if int(self.max_retries) != self.max_retries or self.max_retries < 0:
-            raise ValueError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
-        if self.backoff_s < 0 or self.backoff_max_s < self.backoff_s:
-            raise ValueError("need 0 <= backoff_s <= backoff_max_s")
-        if int(self.max_concurrency) != self.max_concurrency or self.max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be an integer >= 1, got {self.max_concurrency!r}")
+        _check_transport(self)
         if not isinstance(self.extra_body, dict):
             raise ValueError("extra_body must be a mapping merged into the request JSON")
         _check_variant(self.variant)
+        _check_prompt(self.prompt)
+
+
+@dataclasses.dataclass
+class GeminiRewarderConfig:
+    """`gemini` backend: Google's Gemini API through google-genai (defaults: the paper's Gemini-3-Pro baseline)."""
+
+    model: str = DEFAULT_GEMINI_MODEL
+    prompt: str = "official_baseline"     # or sole_r1: SOLE-R1 system prompt + composite (see PROMPTS)
+    api_key_env: Optional[str] = None     # env var holding the key; null = GEMINI_API_KEY, then GOOGLE_API_KEY
+    base_url: Optional[str] = None        # null = Google's endpoint; else a proxy or a local stub
+    temperature: float = 0.0              # the baseline server's generation settings
+    top_k: Optional[int] = 1              # null = not sent
+    top_p: Optional[float] = None         # null = not sent (the baseline does not send it)
+    max_output_tokens: int = 6000         # thinking tokens count against it
+    thinking_level: Optional[str] = "low"  # minimal | low | medium | high; null = no thinking_config (older models)
+    include_thoughts: bool = True         # thought summaries come back as separate parts; the answer is the last
+    timeout_s: float = 120.0              # per HTTP attempt
+    max_retries: int = 3                  # extra attempts after a 429/5xx, a timeout or a refused connection
+    backoff_s: float = 1.0                # first retry delay; doubles each retry
+    backoff_max_s: float = 60.0           # the baseline server waits 60 s on quota errors
+    max_concurrency: int = 4              # queries of one batch sent in parallel (the baseline's max_workers)
+    variant: str = "full"                 # composite layout, for prompt: sole_r1 only
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError("model must be a Gemini model name, e.g. gemini-3-pro-preview")
+        _check_prompt(self.prompt)
+        if self.base_url is not None and not str(self.base_url).startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https:// (or be null), got {self.base_url!r}")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise ValueError(f"temperature must be >= 0, got {self.temperature!r}")
+        if self.top_k is not None and (int(self.top_k) != self.top_k or self.top_k < 1):
+            raise ValueError(f"top_k must be an integer >= 1 or null, got {self.top_k!r}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1] or null, got {self.top_p!r}")
+        if int(self.max_output_tokens) != self.max_output_tokens or self.max_output_tokens < 1:
+            raise ValueError(f"max_output_tokens must be an integer >= 1, got {self.max_output_tokens!r}")
+        if self.thinking_level is not None and self.thinking_level not in _THINKING_LEVELS:
+            raise ValueError(f"thinking_level must be one of {_THINKING_LEVELS} or null, got {self.thinking_level!r}")
+        if not isinstance(self.include_thoughts, bool):
+            raise ValueError(f"include_thoughts must be true or false, got {self.include_thoughts!r}")
+        _check_transport(self)
+        _check_variant(self.variant)
+
+
+@dataclasses.dataclass
+class RobometerRewarderConfig:
+    """`robometer` backend: a running Robometer eval server (`robometer/evals/eval_server.py`), over HTTP."""
+
+    url: str = "http://127.0.0.1:8000"    # the server's base URL; requests go to {url}/evaluate_batch_npy
+    mode: str = "server"                  # the only mode: Robometer checkpoints do not load through transformers
+    camera: str = "external"              # whose (first, previous, current) frames are sent: external | wrist
+    use_frame_steps: bool = False         # true: the server scores each prefix (0:1, 0:2, 0:3), keeps its last frame
+    max_batch_size: int = 8               # queries per HTTP request (one sample each)
+    api_key_env: Optional[str] = None     # env var with a bearer token, for a server behind an authenticating proxy
+    timeout_s: float = 120.0              # per HTTP attempt
+    max_retries: int = 3                  # extra attempts after a 429/5xx, a timeout or a refused connection
+    backoff_s: float = 0.5                # first retry delay; doubles each retry
+    backoff_max_s: float = 8.0
+
+    def __post_init__(self) -> None:
+        if self.mode != "server":
+            raise ValueError(
+                f"robometer mode {self.mode!r} is not supported: Robometer checkpoints (robometer/Robometer-4B) are "
+                "the RBM class of the robometer package -- a Qwen3-VL backbone with progress/success/preference "
+                "heads, its own config.yaml and batch collator -- not an architecture transformers can load. Run "
+                "its eval server on the GPU box (`uv run python robometer/evals/eval_server.py "
+                "model_path=robometer/Robometer-4B server_url=0.0.0.0 server_port=8000`) and set `url` to it "
+                "(mode: server)")
+        if not isinstance(self.url, str) or not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
+        if self.camera not in ("external", "wrist"):
+            raise ValueError(f"camera must be external or wrist, got {self.camera!r}")
+        if not isinstance(self.use_frame_steps, bool):
+            raise ValueError(f"use_frame_steps must be true or false, got {self.use_frame_steps!r}")
+        if int(self.max_batch_size) != self.max_batch_size or self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be an integer >= 1, got {self.max_batch_size!r}")
+        _check_transport(self)
 
 
 @dataclasses.dataclass
@@ -179,8 +346,14 @@ BACKEND_CONFIGS: dict[str, type] = {
     "openai": OpenAIRewarderConfig,
     "zmq": ZMQRewarderConfig,
     "oracle": OracleRewarderConfig,
+    "topreward": TOPRewardConfig,
+    "roboreward": RoboRewardConfig,
+    "gemini": GeminiRewarderConfig,
+    "robometer": RobometerRewarderConfig,
 }
-RewarderConfig = Union[HFRewarderConfig, OpenAIRewarderConfig, ZMQRewarderConfig, OracleRewarderConfig]
+RewarderConfig = Union[HFRewarderConfig, TOPRewardConfig, RoboRewardConfig, OpenAIRewarderConfig,
+                       ZMQRewarderConfig, OracleRewarderConfig,
+                       GeminiRewarderConfig, RobometerRewarderConfig]
 CLASS_SPEC = re.compile(r"^[\w.]+:\w+$")  # `package.module:Class`
 
 
@@ -281,5 +454,9 @@ def resolve_spec(spec: Union[str, os.PathLike, dict]) -> tuple[str, RewarderConf
     named = config_dir() / "rewarders" / f"{text}.yaml"
     if "/" not in text and named.is_file():
         return load_config_file(named)
+    shipped = models_dir() / text / "rewarder.yaml"   # a model shipped in models/ (e.g. `embedded`)
+    if "/" not in text and shipped.is_file():
+        return load_config_file(shipped)
     raise ValueError(f"rewarder spec {text!r} is neither a backend ({', '.join(sorted(BACKEND_CONFIGS))}), "
-                     f"'module:Class', an existing YAML file, nor a name under {named.parent}")
+                     f"'module:Class', an existing YAML file, a name under {named.parent}, nor a model folder "
+                     f"under {shipped.parent.parent}")

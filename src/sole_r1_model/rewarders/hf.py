@@ -12,49 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any, Optional
 
 from sole_r1_model.prompt import build_chat, build_user_text
 from sole_r1_model.rewarder import ProgressQuery, ProgressResult
 from sole_r1_model.rewarders.answer_format import AnswerFormat
-from sole_r1_model.rewarders.config import TINY_MODEL, HFRewarderConfig
+from sole_r1_model.rewarders.config import HFRewarderConfig
+from sole_r1_model.rewarders.hf_loading import load_vlm
 from sole_r1_model.rewarders.prompted import PromptedRewarder, carried_forward, variant_for
-from sole_r1_model.rewarders.qwen_processor import load_processor
 
 log = logging.getLogger(__name__)
 
 # generate() arguments that the static decode path (fast_decode.StaticDecoder) honours as well.
 STATIC_DECODE_OVERRIDES = {"max_new_tokens", "do_sample", "temperature", "top_p", "top_k", "prefix_allowed_tokens_fn"}
-
-
-def resolve_checkpoint(config: HFRewarderConfig) -> Path:
-    """Local directory of the checkpoint: `tiny`, an existing folder, or a hub id fetched into the HF cache."""
-    if config.model == TINY_MODEL:
-        from sole_r1_model.tiny import build_tiny_qwen3vl
-
-        return build_tiny_qwen3vl()
-    local = Path(config.model).expanduser()
-    if local.is_dir():
-        return local
-    if config.model.startswith((".", "/", "~")) or config.model.count("/") != 1:
-        raise ValueError(f"model {config.model!r} is not an existing folder nor a hub id like 'owner/name'")
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(config.model, revision=config.revision,
-                                      local_files_only=config.local_files_only))
-    except Exception as exc:  # noqa: BLE001 -- hub errors come in many types; all mean "no checkpoint"
-        raise ValueError(f"cannot get checkpoint {config.model!r} ({type(exc).__name__}: {exc}); download it "
-                         "once with network access (huggingface-cli download ...) or pass a local folder") from exc
-
-
-def _torch_dtype(name: str, device: str):
-    import torch
-
-    if name == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return getattr(torch, name)
 
 
 class HFRewarder(PromptedRewarder):
@@ -69,7 +39,6 @@ class HFRewarder(PromptedRewarder):
         With `decode: static` only the overrides in STATIC_DECODE_OVERRIDES are allowed (others raise ValueError).
         """
         import torch
-        from transformers import AutoModelForImageTextToText
 
         config = config or HFRewarderConfig()
         unsupported = sorted(set(generate_overrides or {}) - STATIC_DECODE_OVERRIDES)
@@ -79,23 +48,16 @@ class HFRewarder(PromptedRewarder):
         super().__init__(config.variant)
         self.config = config
         self.generate_overrides = dict(generate_overrides or {})
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device {config.device!r} requested but torch sees no CUDA GPU; "
-                             "set device: auto or cpu")
         if config.seed is not None:
             torch.manual_seed(config.seed)
-        self.checkpoint = resolve_checkpoint(config)
-        self.processor = load_processor(self.checkpoint, config.use_official_image_processor,
-                                        config.image_processor_overrides)
+        loaded = load_vlm(config, config.use_official_image_processor, config.image_processor_overrides)
+        self.checkpoint, self.processor, self.model, self.device = (loaded.checkpoint, loaded.processor,
+                                                                    loaded.model, loaded.device)
         self.tokenizer = self.processor.tokenizer
-        self.model = AutoModelForImageTextToText.from_pretrained(
-            str(self.checkpoint), dtype=_torch_dtype(config.dtype, self.device),
-            attn_implementation=config.attn_implementation).to(self.device).eval()
         self._reset_generation_defaults()
         self.answer_format = self._answer_format() if config.constrain_format else None
         self._static_decoders: dict = {}  # batch size -> fast_decode.StaticDecoder (decode: static)
-        log.info("sole_r1 rewarder: %s on %s (%s, %s)", self.checkpoint, self.device, self.model.dtype,
+        log.info("%s rewarder: %s on %s (%s, %s)", self.name, self.checkpoint, self.device, self.model.dtype,
                  config.attn_implementation)
 
     def _reset_generation_defaults(self) -> None:
@@ -167,7 +129,7 @@ class HFRewarder(PromptedRewarder):
                     new_tokens = self.model.generate(**inputs, **kwargs)[:, inputs["input_ids"].shape[1]:]
             completions = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         except Exception as exc:  # noqa: BLE001 -- e.g. CUDA OOM: answer invalid, keep the control loop alive
-            log.exception("sole_r1 rewarder: generate failed for %d queries", len(chunk))
+            log.exception("%s rewarder: generate failed for %d queries", self.name, len(chunk))
             latency = time.monotonic() - begin
             return [self.failed(queries[c[0]], f"generate failed: {type(exc).__name__}: {exc}", latency)
                     for c in chunk]
@@ -216,8 +178,8 @@ class HFRewarder(PromptedRewarder):
                 mode = None
             self._static_decoders.pop(batch_size, None)  # the old cache goes before the longer one is filled
             decoder = self._static_decoders[batch_size] = StaticDecoder(self.model, batch_size, length, mode)
-            log.info("sole_r1 rewarder: static decoder for batch %d, cache %d tokens, compile %s",
-                     batch_size, length, mode or "off")
+            log.info("%s rewarder: static decoder for batch %d, cache %d tokens, compile %s",
+                     self.name, batch_size, length, mode or "off")
         return decoder
 
     def generation_kwargs(self, temperature: Optional[float] = None) -> dict[str, Any]:

@@ -1,9 +1,10 @@
-"""Shared base of the rewarders that ask a model with the SOLE-R1 prompt (transformers and OpenAI-compatible).
+"""Shared base of the rewarders that ask a model with a prompt (transformers, OpenAI-compatible, Gemini).
 
-It owns what both do the same way: the composite image and chat messages per query (per layout variant),
+It owns what they do the same way: the composite image and chat messages per query (per layout variant),
 parsing completions into `ProgressResult`s with the previous progress carried forward on failure, turning any
 per-query failure into a counted, invalid result, and the per-call overrides the official ZeroMQ protocol
-needs (layout variant and temperature for one request).
+needs (layout variant and temperature for one request). `CountingRewarder` is the counting part alone, for
+backends without a prompt (Robometer).
 """
 from __future__ import annotations
 
@@ -35,12 +36,37 @@ def carried_forward(query: ProgressQuery) -> float:
     return min(100.0, max(-100.0, value)) if math.isfinite(value) else 0.0
 
 
-class PromptedRewarder(Rewarder, abc.ABC):
+class CountingRewarder(Rewarder, abc.ABC):
+    """A Rewarder that counts its queries and invalid answers in `stats` and turns failures into invalid results."""
+
+    def __init__(self) -> None:
+        self.stats: collections.Counter = collections.Counter()  # queries, invalid, errors
+
+    def failed(self, query: ProgressQuery, error: str, latency: float = 0.0, raw_text: str = "") -> ProgressResult:
+        """An invalid result for a query that got no usable answer (transport, input or model failure)."""
+        self.stats["errors"] += 1
+        return ProgressResult(progress=carried_forward(query), raw_text=raw_text, valid=False, latency=latency,
+                              rewarder=self.name, error=error)
+
+    def _count(self, results: list[ProgressResult]) -> None:
+        """Count queries and invalid answers, and log the invalid ones so a user can see why."""
+        self.stats["queries"] += len(results)
+        for result in results:
+            if not result.valid:
+                self.stats["invalid"] += 1
+                log.debug("%s: invalid answer (%s); progress carried forward", self.name, result.error)
+        invalid = sum(not r.valid for r in results)
+        if invalid:
+            log.info("%s: %d/%d answers invalid in this batch (%d/%d overall)", self.name, invalid, len(results),
+                     self.stats["invalid"], self.stats["queries"])
+
+
+class PromptedRewarder(CountingRewarder, abc.ABC):
     """A Rewarder that sends the SOLE-R1 prompt to a model; `score` also takes a per-call variant/temperature."""
 
     def __init__(self, variant: str) -> None:
+        super().__init__()
         self.variant = variant
-        self.stats: collections.Counter = collections.Counter()  # queries, invalid, errors
         self._builders: dict[str, CompositeFrameBuilder] = {}
         self._call = threading.local()  # per-call overrides, read by _score in the calling thread
 
@@ -87,21 +113,3 @@ class PromptedRewarder(Rewarder, abc.ABC):
         parsed = parse_answer(text, carried_forward(query))
         return ProgressResult(progress=parsed.progress, reasoning=parsed.reasoning, raw_text=text,
                               valid=parsed.valid, latency=latency, rewarder=self.name, error=parsed.error)
-
-    def failed(self, query: ProgressQuery, error: str, latency: float = 0.0, raw_text: str = "") -> ProgressResult:
-        """An invalid result for a query that got no usable answer (transport, input or model failure)."""
-        self.stats["errors"] += 1
-        return ProgressResult(progress=carried_forward(query), raw_text=raw_text, valid=False, latency=latency,
-                              rewarder=self.name, error=error)
-
-    def _count(self, results: list[ProgressResult]) -> None:
-        """Count queries and invalid answers, and log the invalid ones so a user can see why."""
-        self.stats["queries"] += len(results)
-        for result in results:
-            if not result.valid:
-                self.stats["invalid"] += 1
-                log.debug("%s: invalid answer (%s); progress carried forward", self.name, result.error)
-        invalid = sum(not r.valid for r in results)
-        if invalid:
-            log.info("%s: %d/%d answers invalid in this batch (%d/%d overall)", self.name, invalid, len(results),
-                     self.stats["invalid"], self.stats["queries"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 from sole_r1_model.training.recipe import LoraRecipe, ModelRecipe
 
@@ -12,12 +12,13 @@ log = logging.getLogger(__name__)
 SCRATCH = "scratch"  # model.path value: a new random Qwen3-VL of model.scratch sizes (sole_r1_model.tiny)
 
 
-def resolve_base(model: ModelRecipe, output_dir: Path) -> Path:
-    """Local folder of the starting checkpoint: tiny, scratch (built under output_dir/base), a folder or a hub id."""
+def resolve_base(model: ModelRecipe, output_dir: Path, corpus: Sequence[str] = ()) -> Path:
+    """Local folder of the starting checkpoint: tiny, scratch (built under output_dir/base, its tokenizer trained
+    on `corpus` too), a folder or a hub id."""
     from accelerate import PartialState
 
     from sole_r1_model.rewarders.config import HFRewarderConfig
-    from sole_r1_model.rewarders.hf import resolve_checkpoint
+    from sole_r1_model.rewarders.hf_loading import resolve_checkpoint
     from sole_r1_model.tiny import TinyQwen3VLSpec, build_tiny_qwen3vl
 
     # The main process builds or downloads; the others then find it done.
@@ -28,8 +29,19 @@ def resolve_base(model: ModelRecipe, output_dir: Path) -> Path:
             except TypeError as exc:
                 raise ValueError(f"model.scratch: {exc}; valid keys: {list(TinyQwen3VLSpec.__annotations__)}") \
                     from exc
-            return build_tiny_qwen3vl(Path(output_dir) / "base", spec)
+            return build_tiny_qwen3vl(Path(output_dir) / "base", spec, corpus)
         return resolve_checkpoint(HFRewarderConfig(model=model.path, revision=model.revision))
+
+
+def dataset_texts(dataset, limit: int = 20000) -> Iterator[str]:
+    """The text items of the prompts and completions of (up to `limit`) rows: a scratch tokenizer's corpus."""
+    for row in dataset.select_columns(["prompt", "completion"]).select(range(min(limit, len(dataset)))):
+        for message in [*row["prompt"], *row["completion"]]:
+            content = message.get("content")
+            items = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+            for item in items:
+                if item.get("type") == "text" and item.get("text"):
+                    yield item["text"]
 
 
 def image_processor_overrides(model: ModelRecipe, base_dir: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Recorded episode bags -> a LeRobot v3.0 dataset (format in lerobot_format.py), written without `lerobot`.
+"""Recorded episode bags -> a LeRobot v3.0 dataset (format: sole_r1_model.lerobot_dataset.format), no `lerobot`.
 
 One dataset frame per shoulder-camera frame of a bag (the episode's time base):
 - observation.images.shoulder / .wrist: the frame and the wrist frame nearest in time (H.264 videos);
@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from sole_r1_ros.logic import lerobot_format as fmt
+from sole_r1_model.lerobot_dataset import format as fmt
 from sole_r1_ros.logic.bags import RecordedEpisode, stamp_ns
 
 STATE_NAMES = ["x", "y", "z", "qx", "qy", "qz", "qw", "gripper"]
@@ -196,7 +196,7 @@ class LeRobotWriter:
         data_path = self.root / fmt.DATA_PATH.format(chunk_index=0, file_index=0)
         data_path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table(arrays), data_path)
-        stats = {name: _stats(values) for name, values in table.items()}
+        stats = {name: fmt.feature_stats(values) for name, values in table.items()}
         for key, (h, w) in ((k, self.shapes[k]) for k in CAMERA_KEYS.values()):
             features[key] = {"dtype": "video", "shape": [h, w, 3], "names": ["height", "width", "channels"],
                              "info": {"video.height": h, "video.width": w, "video.codec": "h264",
@@ -207,7 +207,7 @@ class LeRobotWriter:
         episodes = pd.DataFrame(self.episodes)
         for name, parts in self.rows.items():  # per-episode stats, as LeRobot keeps them beside each row
             for stat in ("min", "max", "mean", "std", "count"):
-                episodes[f"stats/{name}/{stat}"] = [_stats(p)[stat] for p in parts]
+                episodes[f"stats/{name}/{stat}"] = [fmt.feature_stats(p)[stat] for p in parts]
         episodes_path = self.root / fmt.EPISODES_PATH.format(chunk_index=0, file_index=0)
         episodes_path.parent.mkdir(parents=True, exist_ok=True)
         episodes.to_parquet(episodes_path, index=False)
@@ -223,17 +223,6 @@ class LeRobotWriter:
         (self.root / fmt.STATS_PATH).write_text(json.dumps(stats, indent=4) + "\n")
         (self.root / "meta" / "sole_r1_sources.json").write_text(json.dumps(self.sources, indent=2, default=str))
         return self.root
-
-
-def _stats(values: np.ndarray) -> dict:
-    """min / max / mean / std / count of a feature over frames (NaN ignored), as JSON lists."""
-    data = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
-    with np.errstate(all="ignore"):
-        out = {"min": np.nanmin(data, 0), "max": np.nanmax(data, 0), "mean": np.nanmean(data, 0),
-               "std": np.nanstd(data, 0)}
-    result = {k: [None if not np.isfinite(x) else float(x) for x in v] for k, v in out.items()}
-    result["count"] = [int(len(values))]
-    return result
 
 
 def _image_stats(sums: list) -> dict:
