@@ -9,11 +9,12 @@ random text; that is the point -- callers must survive garbage.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 TINY_FORMAT_VERSION = 1
 MARKER_FILE = "sole_r1_tiny.json"
@@ -84,8 +85,16 @@ def default_tiny_path() -> Path:
     return Path(override) if override else Path.home() / ".cache" / "sole_r1" / f"tiny-qwen3vl-v{TINY_FORMAT_VERSION}"
 
 
-def is_built(path: Path, spec: TinyQwen3VLSpec = TinyQwen3VLSpec()) -> bool:
-    """True when `path` holds a complete tiny checkpoint of this format version and spec."""
+def corpus_digest(corpus: Sequence[str]) -> str:
+    """A short digest of extra tokenizer texts, recorded in the marker so another corpus means another build."""
+    digest = hashlib.sha256()
+    for text in corpus:
+        digest.update(text.encode("utf-8", "replace") + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def is_built(path: Path, spec: TinyQwen3VLSpec = TinyQwen3VLSpec(), corpus: Sequence[str] = ()) -> bool:
+    """True when `path` holds a complete tiny checkpoint of this format version, spec and tokenizer corpus."""
     marker = Path(path) / MARKER_FILE
     if not marker.is_file():
         return False
@@ -93,13 +102,26 @@ def is_built(path: Path, spec: TinyQwen3VLSpec = TinyQwen3VLSpec()) -> bool:
         saved = json.loads(marker.read_text())
     except (OSError, ValueError):
         return False
-    return saved == {"version": TINY_FORMAT_VERSION, "spec": dataclasses.asdict(spec)}
+    return saved == _marker(spec, corpus)
 
 
-def build_tiny_qwen3vl(path: os.PathLike | str | None = None, spec: TinyQwen3VLSpec = TinyQwen3VLSpec()) -> Path:
-    """Build the tiny checkpoint at `path` (skipped if already built) and return the path."""
+def _marker(spec: TinyQwen3VLSpec, corpus: Sequence[str]) -> dict:
+    marker = {"version": TINY_FORMAT_VERSION, "spec": dataclasses.asdict(spec)}
+    if corpus:
+        marker["corpus"] = corpus_digest(corpus)
+    return marker
+
+
+def build_tiny_qwen3vl(path: os.PathLike | str | None = None, spec: TinyQwen3VLSpec = TinyQwen3VLSpec(),
+                       corpus: Sequence[str] = ()) -> Path:
+    """Build the tiny checkpoint at `path` (skipped if already built) and return the path.
+
+    `corpus`: extra texts the tokenizer learns its merges from (e.g. a training set's prompts and reasoning), so a
+    model trained from scratch reads and writes them in few tokens.
+    """
     path = Path(path) if path is not None else default_tiny_path()
-    if is_built(path, spec):
+    corpus = list(corpus)
+    if is_built(path, spec, corpus):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the target and rename, so parallel test workers never see a half-written checkpoint.
@@ -107,23 +129,22 @@ def build_tiny_qwen3vl(path: os.PathLike | str | None = None, spec: TinyQwen3VLS
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        _write_checkpoint(staging, spec)
-        (staging / MARKER_FILE).write_text(json.dumps({"version": TINY_FORMAT_VERSION,
-                                                       "spec": dataclasses.asdict(spec)}))
-        if path.exists() and not is_built(path, spec):
+        _write_checkpoint(staging, spec, corpus)
+        (staging / MARKER_FILE).write_text(json.dumps(_marker(spec, corpus)))
+        if path.exists() and not is_built(path, spec, corpus):
             shutil.rmtree(path)  # stale build of another version/spec
         try:
             os.rename(staging, path)
         except OSError:
-            if not is_built(path, spec):  # lost a race to a worker that built it: fine; anything else: raise
+            if not is_built(path, spec, corpus):  # lost a race to a worker that built it: fine; anything else: raise
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return path
 
 
-def _train_tokenizer(spec: TinyQwen3VLSpec):
-    """Train a byte-level BPE tokenizer on the small corpus and wrap it as a transformers tokenizer."""
+def _train_tokenizer(spec: TinyQwen3VLSpec, corpus: Sequence[str] = ()):
+    """Train a byte-level BPE tokenizer on the small corpus (plus `corpus`) and wrap it as a transformers tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -133,7 +154,7 @@ def _train_tokenizer(spec: TinyQwen3VLSpec):
     trainer = trainers.BpeTrainer(vocab_size=spec.vocab_size - len(TAG_TOKENS), special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     numbers = [f"{n}%" for n in range(-100, 101)]
-    bpe.train_from_iterator(_CORPUS * 4 + numbers, trainer)
+    bpe.train_from_iterator(_CORPUS * 4 + numbers + list(corpus), trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                         padding_side="left", chat_template=CHAT_TEMPLATE)
     tokenizer.add_tokens(TAG_TOKENS)
@@ -178,14 +199,14 @@ def tiny_qwen3vl_config(spec: TinyQwen3VLSpec = TinyQwen3VLSpec(), vocab_size: O
     )
 
 
-def _write_checkpoint(directory: Path, spec: TinyQwen3VLSpec) -> None:
+def _write_checkpoint(directory: Path, spec: TinyQwen3VLSpec, corpus: Sequence[str] = ()) -> None:
     """Write tokenizer, chat template, image processor settings, config and random weights."""
     import torch
     from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
 
     from sole_r1_model.rewarders.qwen_processor import OFFICIAL_IMAGE_PROCESSOR, build_processor
 
-    tokenizer = _train_tokenizer(spec)
+    tokenizer = _train_tokenizer(spec, corpus)
     processor = build_processor(tokenizer, CHAT_TEMPLATE, "qwen3_vl", OFFICIAL_IMAGE_PROCESSOR)
     tokenizer.save_pretrained(str(directory))
     processor.image_processor.save_pretrained(str(directory))

@@ -24,6 +24,8 @@ class TrainerConfig:
                                              low=1)
     render_size: Optional[int] = param(None, "env image size (default: the agent's; larger is resized for it)",
                                        low=8)
+    time_limit_s: float = param(0.0, "wall-clock budget (s): stop at the first episode end after it, checkpoint "
+                                     "and exit (0: none); the run resumes from OUT like any other", low=0.0)
     checkpoint_every: int = param(5_000, "env steps between checkpoints (taken at episode ends)", low=1)
     log_every: int = param(100, "updates between metric rows", low=1)
     resume: bool = param(True, "continue from OUT/checkpoint.pt when it exists")

@@ -116,6 +116,10 @@ class Trainer:
                     self._end_episode(bool(terminated), time.time() - started)
                     if bar is not None:
                         bar.set_postfix(episodes=self.counters.episodes, updates=self.counters.updates)
+                    if cfg.time_limit_s and time.time() - started >= cfg.time_limit_s:
+                        LOG.info("time limit of %.0f s reached at %d env steps: stopping", cfg.time_limit_s,
+                                 self.counters.env_steps)
+                        break
                     if self.counters.env_steps - last_checkpoint >= cfg.checkpoint_every:
                         self.save()
                         last_checkpoint = self.counters.env_steps

@@ -223,3 +223,15 @@ def test_format_constraint_needs_room_for_the_answer(tiny_rewarder):
         AnswerFormat(tokenizer, tokenizer.eos_token_id, max_think_tokens=150, max_new_tokens=8)
     small = AnswerFormat(tokenizer, tokenizer.eos_token_id, max_think_tokens=150, max_new_tokens=32)
     assert 1 <= small.think_limit < 32  # capped by max_new_tokens, so the answer is never cut off
+
+
+def test_format_constraint_lets_reasoning_write_arrows_but_never_a_tag_opener(tiny_rewarder):
+    from sole_r1_model.rewarders.answer_format import AnswerFormat
+
+    tokenizer = tiny_rewarder.tokenizer
+    constraint = AnswerFormat(tokenizer, tokenizer.eos_token_id, max_think_tokens=40, max_new_tokens=64)
+    thinking = {int(t) for t in constraint.allowed(list(constraint.open_ids))}
+    arrow = tokenizer.encode("20% -> 30%", add_special_tokens=False)   # the embedded model's reasoning ends so
+    assert set(arrow) <= thinking
+    openers = {i for i in range(len(tokenizer)) if "<" in tokenizer.decode([i])} - {constraint.close_ids[0]}
+    assert openers and not openers & thinking

@@ -190,3 +190,28 @@ def test_batches_keep_a_task_together_unless_workers_would_idle():
     many = batches(plans(["a", "b"], 20), workers=2)
     assert max(len(b) for b in many) == MAX_BATCH and sum(len(b) for b in many) == 40
     assert sorted(p.index for b in many for p in b if p.ref.task == "a") == list(range(20))
+
+
+def test_brief_style_is_one_fixed_wording_ending_on_the_progress_change():
+    before = state(hand_to_object=0.12)
+    after = state(hand_to_object=0.04)
+    brief = [describe(PICK, before, after, 12, 22, np.random.default_rng(seed), style="brief") for seed in range(5)]
+    assert len(set(brief)) == 1                                   # no random wording: the seed does not matter
+    assert brief[0].endswith("Progress 12% -> 22%.")
+    assert "8 cm" in brief[0] and "4 cm" in brief[0]              # the change and what is left, grounded
+    full = [text(before, after, p=12, c=22, seed=seed) for seed in range(5)]
+    assert all(len(brief[0]) < len(f) + 10 for f in full) and sentences(brief[0]) == 3
+
+
+def test_brief_style_on_success_says_the_change_and_the_final_value_only():
+    before = state(hand_to_object=0.005, grasped=True, gripper_opening=0.5, object_to_goal=0.03)
+    after = state(hand_to_object=0.005, grasped=True, gripper_opening=0.5, object_to_goal=0.0, success=True)
+    reasoning = describe(PICK, before, after, 80, 100, np.random.default_rng(0), style="brief")
+    assert sentences(reasoning) == 2 and reasoning.endswith("Progress 80% -> 100%.")
+
+
+def test_an_unknown_reasoning_style_is_refused():
+    with pytest.raises(ValueError, match="brief"):
+        describe(PICK, state(), state(), 0, 0, np.random.default_rng(0), style="terse")
+    with pytest.raises(ValueError, match="reasoning"):
+        SynthConfig(out="x", reasoning="terse")

@@ -72,3 +72,21 @@ def test_tiny_model_forward_gives_finite_logits(tiny_model_path):
         logits = model(**inputs).logits
     assert logits.shape[-1] == model.config.text_config.vocab_size
     assert torch.isfinite(logits).all()
+
+
+def test_a_tokenizer_corpus_shortens_its_texts_and_is_part_of_the_build_identity(tmp_path):
+    from transformers import AutoTokenizer
+
+    from sole_r1_model.tiny import TinyQwen3VLSpec, build_tiny_qwen3vl, is_built
+
+    spec = TinyQwen3VLSpec(text_layers=1, vision_depth=2, text_hidden=64, text_intermediate=128, vision_hidden=32,
+                           vision_intermediate=64)
+    corpus = [f"The gripper moved {d} cm closer to the cube. Progress {p}% -> {p + d}%." for d in range(1, 9)
+              for p in range(0, 90, 7)] * 5
+    plain = AutoTokenizer.from_pretrained(build_tiny_qwen3vl(tmp_path / "plain", spec))
+    learnt_path = build_tiny_qwen3vl(tmp_path / "learnt", spec, corpus)
+    learnt = AutoTokenizer.from_pretrained(learnt_path)
+    sample = "The gripper moved 3 cm closer to the cube. Progress 21% -> 24%."
+    assert len(learnt(sample)["input_ids"]) < 0.7 * len(plain(sample)["input_ids"])
+    assert learnt.decode(learnt(sample)["input_ids"]) == sample
+    assert is_built(learnt_path, spec, corpus) and not is_built(learnt_path, spec)   # another corpus: rebuild

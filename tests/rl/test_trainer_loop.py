@@ -99,6 +99,15 @@ def test_resume_continues_counters_replay_and_episode_log(tmp_path):
     assert resumed.env.resets == [2, 3, 4]   # episode seeds continue after the restored episode count
 
 
+def test_a_time_limit_stops_at_the_next_episode_end_with_a_checkpoint_that_resumes(tmp_path):
+    trainer = _trainer(tmp_path, FlakyOracle(), steps=1000, run=dict(time_limit_s=1e-6))
+    counters = trainer.run()
+    assert (counters.env_steps, counters.episodes) == (20, 1)   # the first episode is finished, never cut
+    assert len(_rows(tmp_path / "episodes.csv")) == 1 and (tmp_path / "checkpoint.pt").exists()
+    resumed = _trainer(tmp_path, FlakyOracle(), steps=40)
+    assert resumed.counters.env_steps == 20 and resumed.run().env_steps == 40
+
+
 class Killed(Exception):
     """Stands in for SIGKILL."""
 

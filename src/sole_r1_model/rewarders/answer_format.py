@@ -21,7 +21,8 @@ _NUMBER_PREFIX = re.compile(r"-?\d{0,3}")
 class AnswerFormat:
     """Allowed next tokens of one completion, from a per-row state machine over the generated token ids.
 
-    States: forced `<think>` -> free reasoning (tokens without `<` or `>`) until the model picks the first token
+    States: forced `<think>` -> free reasoning (tokens without `<`, so no tag can be spelt; `>` stays allowed for
+    text such as `20% -> 30%`) until the model picks the first token
     of `</think><answer>` or the think budget is spent -> forced rest of `</think><answer>` -> an optional `-`
     and 1-3 digits -> forced `%</answer>` and EOS.
     """
@@ -37,8 +38,7 @@ class AnswerFormat:
         self.open_ids = _tag_ids(tokenizer, OPEN_TEXT)
         self.close_ids = _tag_ids(tokenizer, CLOSE_TEXT)
         self.end_ids = _tag_ids(tokenizer, END_TEXT) + [int(eos_token_id)]
-        free = [i for i, text in enumerate(texts)
-                if text and i not in special and "<" not in text and ">" not in text]
+        free = [i for i, text in enumerate(texts) if text and i not in special and "<" not in text]
         self.number_text = {i: text for i, text in enumerate(texts)
                             if i not in special and _NUMBER_TOKEN.fullmatch(text)}
         if not free or not any(text[-1].isdigit() for text in self.number_text.values()):

@@ -9,6 +9,7 @@ from typing import Any
 from sole_r1_config import param
 from sole_r1_model.composite import VARIANTS
 from sole_r1_model.frames import DEFAULT_NUM_KEY_FRAMES
+from sole_r1_model.synth.reasoning import STYLES
 
 # Every policy a task's episodes can be drawn from (sole_r1_model.synth.rollouts builds them).
 POLICIES = ("expert", "noisy", "stall", "derail", "random", "do_nothing")
@@ -46,6 +47,9 @@ class SynthConfig:
     label: str = param("privileged", "progress label: privileged = staged simulator progress (stalls and "
                        "regressions show); time = 100*t/t_success for successful episodes, privileged for the "
                        "others", choices=LABELS)
+    reasoning: str = param("full", "reasoning style of the completions: full (1-4 sentences, varied wording) or "
+                           "brief (main change, what is left, `Progress P% -> C%.`; ~half the tokens)",
+                           choices=STYLES)
     variant: str = param("full", "composite/prompt layout", choices=tuple(sorted(VARIANTS)))
     image_size: int = param(384, "camera render size in pixels (square): 384 = the composite's tile, so views "
                             "are used unscaled (256 renders ~15-20 % faster, then upscaled)", low=16, high=2048)
@@ -77,6 +81,8 @@ class SynthConfig:
             raise ValueError(f"key_frames must be >= 2 (frame 0 is 0 % without a call), got {self.key_frames}")
         if self.label not in LABELS:
             raise ValueError(f"label must be one of {LABELS}, got {self.label!r}")
+        if self.reasoning not in STYLES:
+            raise ValueError(f"reasoning must be one of {STYLES}, got {self.reasoning!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {self.variant!r}")
         if not 16 <= self.image_size <= 2048:

@@ -194,9 +194,41 @@ def verdict(previous_label: int, label: int, rng: np.random.Generator) -> str:
     return str(rng.choice(options))
 
 
+STYLES = ("full", "brief")
+
+
+class _FirstWording:
+    """Stands in for the numpy Generator where the brief style wants each idea's first wording, always."""
+
+    def integers(self, n: int) -> int:
+        return 0
+
+    def choice(self, options):
+        return options[0]
+
+
+def brief(terms: TaskTerms, prev: StateSummary, cur: StateSummary, previous_label: int, label: int) -> str:
+    """Two or three short sentences in one fixed wording: the main change, what is left, `Progress P% -> C%.`
+
+    About half the tokens of the full style: a small model decodes it twice as fast on a CPU, and a fixed wording
+    is learnt from far fewer examples.
+    """
+    first = _FirstWording()
+    sentences = [phrase(observe_changes(terms, prev, cur)[0], terms, first)]
+    if not cur.success:
+        sentences.append(remaining(terms, cur, first))
+    sentences.append(f"Progress {int(previous_label)}% -> {int(label)}%.")
+    return " ".join(sentences)
+
+
 def describe(terms: TaskTerms, prev: StateSummary, cur: StateSummary, previous_label: int, label: int,
-             rng: np.random.Generator, from_start: bool = False) -> str:
-    """The full reasoning (1-4 sentences) for one example; `from_start`: the previous frame is frame 0."""
+             rng: np.random.Generator, from_start: bool = False, style: str = "full") -> str:
+    """The reasoning for one example: `full` (1-4 sentences, varied wording) or `brief`; `from_start`: the
+    previous frame is frame 0."""
+    if style == "brief":
+        return brief(terms, prev, cur, previous_label, label)
+    if style != "full":
+        raise ValueError(f"reasoning style must be one of {STYLES}, got {style!r}")
     events = observe_changes(terms, prev, cur)[:2]
     sentences = [phrase(e, terms, rng) for e in events]
     opener = str(rng.choice(_OPENERS_START if from_start else _OPENERS))

@@ -67,7 +67,8 @@ def episode_rows(episode: Episode, labels: list[int], terms: TaskTerms, config: 
         image, _ = build_messages(query, variant, builder)
         text_rng = np.random.default_rng([derive_seed(plan.seed, "text"), current])
         reasoning = describe(terms, episode.states[previous], episode.states[current], previous_label,
-                             labels[current], text_rng, from_start=previous == 0)
+                             labels[current], text_rng, from_start=previous == 0,
+                             style=config.reasoning)
         row = make_example(image, task=episode.instruction, progress=labels[current],
                            previous_progress=previous_label, reasoning=reasoning, suite=plan.ref.suite,
                            task_name=plan.ref.task, episode=f"{plan.ref.suite}/{plan.ref.task}/{plan.name}",

@@ -47,9 +47,11 @@ def prepare(recipe: Recipe) -> RunInputs:
     """Create the output folder, resolve the starting checkpoint, load its processor and the data splits."""
     output_dir = Path(recipe.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    base_dir = model_lib.resolve_base(recipe.model, output_dir)
-    processor = model_lib.load_training_processor(recipe.model, base_dir)
     train_dataset, eval_dataset = load_splits(recipe.data, recipe.schedule.seed)
+    # A model trained from scratch gets a tokenizer that knows the training texts' words (far fewer tokens).
+    corpus = list(model_lib.dataset_texts(train_dataset)) if recipe.model.path == model_lib.SCRATCH else []
+    base_dir = model_lib.resolve_base(recipe.model, output_dir, corpus)
+    processor = model_lib.load_training_processor(recipe.model, base_dir)
     return RunInputs(output_dir, base_dir, processor, train_dataset, eval_dataset)
 
 

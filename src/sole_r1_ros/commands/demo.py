@@ -1,8 +1,9 @@
 """`sole-r1 demo` / `make demo`: the product's main job on its embedded defaults -- the full ROS graph learning a
 Meta-World task from pixels, with a rewarder's progress as the only reward, for a bounded time.
 
-Until the project ships its own trained reward model, the embedded default rewarder is `oracle` (the simulator's
-privileged progress), announced with a banner: it shows the loop and its plumbing, not perception.
+The default rewarder is `embedded` (models/embedded): the project's own small SOLE-R1-style model, trained in
+simulation, which reasons about both cameras on this CPU. `--rewarder oracle` (the simulator's privileged progress)
+is announced with a banner: it shows the loop and its plumbing, not perception.
 """
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ BANNER = """
 """
 
 
+EMBEDDED_NOTE = (
+    "sole-r1 demo: rewarder = embedded -- the project's own 5.8 M-parameter reward model (models/embedded/README.md),\n"
+    "trained from scratch in simulation on tasks other than reach-v3; its progress is the only reward. Its reasoning\n"
+    "shows in rviz/Foxglove and in the annotated videos. --rewarder oracle: privileged upper bound.")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the closed loop for `args.steps` control steps, then summarise the run directory."""
     # The demo talks to no other machine: keep DDS discovery on this host (export the variable to override).
@@ -35,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.rewarder == "oracle":
         print(BANNER, flush=True)
+    elif args.rewarder == "embedded":
+        print(EMBEDDED_NOTE, flush=True)
     arguments = {"task": args.task, "rewarder": args.rewarder, "mode": args.mode, "image_size": args.image_size,
                  "episode_steps": args.episode_steps, "total_steps": args.steps, "run_dir": str(run_dir),
                  "agent_overrides": args.agent_overrides}
@@ -76,7 +85,8 @@ def register(subparsers) -> None:
     """Add the `demo` subcommand."""
     parser = subparsers.add_parser("demo", help="closed-loop learning demo on Meta-World (bounded time)")
     parser.add_argument("--task", default="reach-v3", help="Meta-World task (default reach-v3)")
-    parser.add_argument("--rewarder", default="oracle", help="rewarder spec (default oracle: PRIVILEGED)")
+    parser.add_argument("--rewarder", default="embedded",
+                        help="rewarder spec (default embedded: models/embedded; oracle = PRIVILEGED upper bound)")
     parser.add_argument("--steps", type=int, default=2400, help="control steps in total (default 2400, ~5 min)")
     parser.add_argument("--episode-steps", type=int, default=100, help="time limit per episode (default 100)")
     parser.add_argument("--mode", default="realtime", choices=("realtime", "lockstep"))
@@ -89,5 +99,5 @@ def register(subparsers) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run(argparse.Namespace(task="reach-v3", rewarder="oracle", steps=2400, episode_steps=100,
+    sys.exit(run(argparse.Namespace(task="reach-v3", rewarder="embedded", steps=2400, episode_steps=100,
                                    mode="realtime", image_size=64, agent_overrides="", out=None)))

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One call on a GPU machine (16 cores, one GPU): pixel DrQ-v2 on Meta-World reach-v3 and button-press-topdown-v3
+# (both held out of the embedded rewarder's training data) with three rewards side by side, all at once:
+#   embedded  -- models/embedded, the project's own rewarder, the ONLY reward (greedy, batched on the GPU)
+#   oracle    -- the simulator's privileged progress (upper bound)
+#   tiny      -- the untrained random model of the same family (control: the reward, not the learner, works)
+# Each run stops at the first episode end after TIME_LIMIT seconds, checkpoints, and resumes from its folder.
+# Needs in .whlrl/: mujoco, metaworld, gymnasium, farama-notifications, glfw, PyOpenGL, lz4, termcolor cp312 wheels;
+# the GL loaders in .gl/ (docs/training.md, "On a GPU machine").
+#   OUT=/tmp/out TIME_LIMIT=470 bash tools/gpu/rl_from_embedded.sh
+set -u
+FINAL_OUT=${OUT:?set OUT to the folder for results}
+RUNS=/tmp/rl; mkdir -p $RUNS
+TIME_LIMIT=${TIME_LIMIT:-470}
+for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whlrl/*.whl \
+  || exit 1
+export PYTHONPATH=/tmp/site:$PWD/src MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \
+  TOKENIZERS_PARALLELISM=false
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+# The control: the tiny random model on the GPU (config/rewarders/tiny.yaml runs it on the CPU).
+cat > /tmp/tiny_cuda.yaml <<'YAML'
+backend: sole_r1
+model: tiny
+device: cuda
+max_new_tokens: 32
+seed: 0
+YAML
+python3 -c "from sole_r1_model.tiny import build_tiny_qwen3vl; build_tiny_qwen3vl()" > /dev/null 2>&1
+
+run() {  # task episode_steps rewarder_name rewarder_spec
+  python3 -m sole_r1_rl.trainer --suite metaworld --task "$1" --rewarder "$4" --steps 60000 --device cuda \
+    --preset serl --image-size 64 --render-size 192 --max-episode-steps "$2" --query-every 10 \
+    --time-limit-s "$TIME_LIMIT" --checkpoint-every 100000 --no-progress-bar --threads 2 \
+    --out "$RUNS/$1_$3" > "$RUNS/$1_$3.log" 2>&1
+}
+for spec in "embedded embedded" "oracle oracle" "tiny /tmp/tiny_cuda.yaml"; do
+  set -- $spec
+  run reach-v3 100 "$1" "$2" &
+  run button-press-topdown-v3 150 "$1" "$2" &
+done
+wait
+for d in $RUNS/*/; do
+  n=$(($(wc -l < "$d/episodes.csv") - 1))
+  echo "$(basename "$d"): $n episodes; last: $(tail -n 1 "$d/episodes.csv")"
+done
+grep -h "Error\|Traceback" $RUNS/*.log | sort | uniq -c | head
+cp $RUNS/reach-v3_embedded/checkpoint.pt "$FINAL_OUT/reach_embedded_checkpoint.pt" 2>/dev/null
+tar -C $RUNS --exclude=replay --exclude=checkpoint.pt --exclude='*.prev.pt' -czf "$FINAL_OUT/rl_results.tar.gz" .
+ls -la "$FINAL_OUT"
