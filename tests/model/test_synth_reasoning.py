@@ -215,3 +215,15 @@ def test_an_unknown_reasoning_style_is_refused():
         describe(PICK, state(), state(), 0, 0, np.random.default_rng(0), style="terse")
     with pytest.raises(ValueError, match="reasoning"):
         SynthConfig(out="x", reasoning="terse")
+
+
+def test_stated_previous_progress_is_the_label_or_a_mistake_at_least_15_points_off():
+    from sole_r1_model.synth.samples import stated_previous
+
+    assert all(stated_previous(40, 0.0, np.random.default_rng(s)) == 40 for s in range(50))
+    wrong = [stated_previous(40, 1.0, np.random.default_rng(s)) for s in range(200)]
+    assert all(abs(v - 40) >= 15 and 0 <= v <= 100 for v in wrong) and len(set(wrong)) > 30
+    some = [stated_previous(40, 0.3, np.random.default_rng(s)) != 40 for s in range(1000)]
+    assert 0.25 < np.mean(some) < 0.35
+    with pytest.raises(ValueError, match="previous_noise"):
+        SynthConfig(out="x", previous_noise=1.5)

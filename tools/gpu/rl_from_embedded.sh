@@ -18,12 +18,15 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD/src MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \
   TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-# The control: the tiny random model on the GPU (config/rewarders/tiny.yaml runs it on the CPU).
+# The control: the tiny random model on the GPU (config/rewarders/tiny.yaml runs it on the CPU), format-constrained
+# so that its answers parse: a random reward, not a missing one (unparsed answers store no transitions at all).
 cat > /tmp/tiny_cuda.yaml <<'YAML'
 backend: sole_r1
 model: tiny
 device: cuda
-max_new_tokens: 32
+max_new_tokens: 48
+constrain_format: true
+max_think_tokens: 32
 seed: 0
 YAML
 python3 -c "from sole_r1_model.tiny import build_tiny_qwen3vl; build_tiny_qwen3vl()" > /dev/null 2>&1

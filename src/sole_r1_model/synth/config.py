@@ -50,6 +50,9 @@ class SynthConfig:
     reasoning: str = param("full", "reasoning style of the completions: full (1-4 sentences, varied wording) or "
                            "brief (main change, what is left, `Progress P% -> C%.`; ~half the tokens)",
                            choices=STYLES)
+    previous_noise: float = param(0.0, "fraction of examples (after the first query) whose stated previous progress "
+                                       "is a wrong estimate, >= 15 points off: teaches a model to correct an earlier "
+                                       "mistake instead of copying it forward", low=0.0, high=1.0)
     variant: str = param("full", "composite/prompt layout", choices=tuple(sorted(VARIANTS)))
     image_size: int = param(384, "camera render size in pixels (square): 384 = the composite's tile, so views "
                             "are used unscaled (256 renders ~15-20 % faster, then upscaled)", low=16, high=2048)
@@ -81,6 +84,8 @@ class SynthConfig:
             raise ValueError(f"key_frames must be >= 2 (frame 0 is 0 % without a call), got {self.key_frames}")
         if self.label not in LABELS:
             raise ValueError(f"label must be one of {LABELS}, got {self.label!r}")
+        if not 0.0 <= self.previous_noise <= 1.0:
+            raise ValueError(f"previous_noise must be in [0, 1], got {self.previous_noise!r}")
         if self.reasoning not in STYLES:
             raise ValueError(f"reasoning must be one of {STYLES}, got {self.reasoning!r}")
         if self.variant not in VARIANTS:

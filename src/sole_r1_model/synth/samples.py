@@ -49,6 +49,15 @@ def encode_image(image: np.ndarray, config: SynthConfig) -> dict:
     return {"bytes": buffer.getvalue(), "path": None}
 
 
+def stated_previous(label: int, noise: float, rng: np.random.Generator, margin: int = 15) -> int:
+    """The previous progress the prompt states: the true label, or with probability `noise` a wrong estimate at least
+    `margin` points off (uniform over 0..100), as a rewarder's own earlier mistake would read."""
+    if noise <= 0 or rng.random() >= noise:
+        return int(label)
+    choices = [value for value in range(101) if abs(value - int(label)) >= margin]
+    return int(rng.choice(choices))
+
+
 def episode_rows(episode: Episode, labels: list[int], terms: TaskTerms, config: SynthConfig) -> list[dict]:
     """The dataset rows of one episode (images already encoded)."""
     plan = episode.plan
@@ -57,7 +66,9 @@ def episode_rows(episode: Episode, labels: list[int], terms: TaskTerms, config: 
     builder = CompositeFrameBuilder(variant=variant)
     rows = []
     for previous, current in sample_pairs(episode.num_frames, config.key_frames, config.extra_frames, rng):
-        previous_label = 0 if previous == 0 else labels[previous]
+        previous_label = 0 if previous == 0 else stated_previous(labels[previous], config.previous_noise,
+                                                                np.random.default_rng([derive_seed(plan.seed,
+                                                                                                   "previous"), current]))
         query = ProgressQuery(
             task=episode.instruction,
             external=(episode.shoulder[0], episode.shoulder[previous], episode.shoulder[current]),
