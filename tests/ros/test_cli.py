@@ -38,3 +38,11 @@ def test_launch_help_lists_graph_arguments():
                             timeout=60)
     assert result.returncode == 0
     assert "rate: frames per second [default 10.0]" in result.stdout
+
+
+def test_demo_and_the_sim_graphs_default_to_the_embedded_rewarder():
+    result = subprocess.run([SOLE_R1, "demo", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "default embedded" in result.stdout
+    shown = subprocess.run([SOLE_R1, "launch", "sim_metaworld", "--show-args"], capture_output=True, text=True,
+                           timeout=60)
+    assert shown.returncode == 0 and "[default 'embedded']" in shown.stdout

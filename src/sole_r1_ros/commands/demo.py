@@ -90,7 +90,9 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=2400, help="control steps in total (default 2400, ~5 min)")
     parser.add_argument("--episode-steps", type=int, default=100, help="time limit per episode (default 100)")
     parser.add_argument("--mode", default="realtime", choices=("realtime", "lockstep"))
-    parser.add_argument("--image-size", type=int, default=64, help="camera size (default 64: CPU-friendly)")
+    parser.add_argument("--image-size", type=int, default=128,
+                        help="camera size seen by the rewarder and the videos (default 128; the learner resizes to "
+                             "its own 64 px, --agent-overrides image_size)")
     parser.add_argument("--agent-overrides", default="image_size=64 batch_size=64 num_seed_steps=300 "
                                                      "num_expl_steps=300",
                         help="learner AgentConfig overrides (CPU-friendly defaults)")
@@ -100,4 +102,4 @@ def register(subparsers) -> None:
 
 if __name__ == "__main__":
     sys.exit(run(argparse.Namespace(task="reach-v3", rewarder="embedded", steps=2400, episode_steps=100,
-                                   mode="realtime", image_size=64, agent_overrides="", out=None)))
+                                   mode="realtime", image_size=128, agent_overrides="", out=None)))

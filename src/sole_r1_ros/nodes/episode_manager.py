@@ -253,7 +253,7 @@ class EpisodeManager(Node):
         wrist = [wrist_by_stamp.get(s, f) for s, f in shoulder]
         try:
             write_outputs(record, [f for _, f in shoulder], wrist, Path(self.config.run_dir) / "videos",
-                          f"episode_{episode_id:05d}", fps=5.0, height=256)
+                          f"episode_{episode_id:05d}", fps=5.0, height=480)  # cameras big enough to see
         except Exception as exc:  # noqa: BLE001 -- a failed video must never stop training
             self.get_logger().warn(f"could not write the video of episode {episode_id}: {exc}")
 
