@@ -16,7 +16,7 @@ stamp() { echo "[$(( $(date +%s) - START )) s] $*"; }
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   || exit 1
-tar -xJf .whl/robosuite-lift.tar.xz -C /tmp/site || exit 1
+for f in .whl/*-stripped.tar.xz; do tar -xJf "$f" -C /tmp/site || exit 1; done  # tools/gpu/strip_suites.py
 export PYTHONPATH=/tmp/site:$PWD/src MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \
   TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader

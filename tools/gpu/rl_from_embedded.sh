@@ -5,16 +5,17 @@
 #   oracle    -- the simulator's privileged progress (upper bound)
 #   tiny      -- the untrained random model of the same family (control: the reward, not the learner, works)
 # Each run stops at the first episode end after TIME_LIMIT seconds, checkpoints, and resumes from its folder.
-# Needs in .whlrl/: mujoco, metaworld, gymnasium, farama-notifications, glfw, PyOpenGL, lz4, termcolor cp312 wheels;
-# the GL loaders in .gl/ (docs/training.md, "On a GPU machine").
+# Needs in .whl/: the cp312 wheels and stripped suite trees of docs/training.md ("On a GPU machine"); .gl/. (The
+# Dec 2 run carried the full Meta-World wheel instead of its stripped tree, and no RoboSuite.)
 #   OUT=/tmp/out TIME_LIMIT=470 bash tools/gpu/rl_from_embedded.sh
 set -u
 FINAL_OUT=${OUT:?set OUT to the folder for results}
 RUNS=/tmp/rl; mkdir -p $RUNS
 TIME_LIMIT=${TIME_LIMIT:-470}
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whlrl/*.whl \
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
   || exit 1
+for f in .whl/*-stripped.tar.xz; do tar -xJf "$f" -C /tmp/site || exit 1; done  # tools/gpu/strip_suites.py
 export PYTHONPATH=/tmp/site:$PWD/src MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \
   TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader

@@ -26,6 +26,8 @@ def run_summary(log_history: list, metrics: dict, seconds: float, steps: int, ex
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,
         "final_eval_loss": eval_losses[-1] if eval_losses else None,
+        # Every logged (step, loss): what `python -m sole_r1_model.training.compare` overlays across runs.
+        "losses": [[row["step"], row["loss"]] for row in log_history if "loss" in row and "step" in row],
         "trainer_metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)},
     }
 
