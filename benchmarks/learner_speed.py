@@ -3,13 +3,14 @@
     python benchmarks/learner_speed.py                  # CPU, PERFORMANCE.md's baseline config
     python benchmarks/learner_speed.py --device cuda    # GPU fast path (pinned prefetch, fused Adam, TF32)
     python benchmarks/learner_speed.py --device cuda --compile --channels-last
+    python benchmarks/learner_speed.py --device cuda --cameras 1 --peer ~/drqv2   # + the official agent, same run
 
 Config = PERFORMANCE.md's baseline (official DrQ-v2 `medium`: lr 1e-4, feature_dim 50, hidden_dim 1024, tau 0.01,
 stddev 'linear(1.0,0.1,500000)', clip 0.3, batch 256). Observation mapping: the official agent sees one 9x84x84
 tensor (3 stacked RGB frames of one camera). We see two cameras, each with 3 stacked 84x84 RGB frames, so each
 camera's encoder input is exactly the official 9x84x84 and `--cameras 2` (default) does twice the official conv
-work; `--cameras 1` is the official observation shape exactly (compare that one with the official 36-39 updates/s
-on an H100). Plus an 8-D proprio vector and 7-D actions (the official baseline used action_shape=(7,)).
+work; `--cameras 1` is the official observation shape exactly: the like-for-like comparison with the official agent.
+Plus an 8-D proprio vector and 7-D actions (the official baseline used action_shape=(7,)).
 
 Variants (each timed for >= --seconds after --warmup updates):
   bare         hand-written update of the same networks on one fixed host batch copied to the device every
@@ -19,12 +20,17 @@ Variants (each timed for >= --seconds after --warmup updates):
                indices/targets travel per batch. Target: >= 0.8 x bare.
   ours_host    CUDA only: the same with frames gathered on the host into pinned memory by a prefetch thread.
   ours_on_dev  DrQV2Agent.update on a batch already on the device (no sampling, no copy).
+With --peer PATH (a checkout of facebookresearch/drqv2, see drqv2_checkout.py), the official agent in its medium
+config on one 9x84x84 camera of the same sampled batch:
+  official         its DrQV2Agent.update(replay_iter, step) fed host batches as its replay DataLoader yields them.
+  official_on_dev  the same fed batches already on the device.
 On CUDA our agent replays each update as a CUDA graph (`--no-cuda-graph` to compare with eager updates); the bare
 loop is always eager, like the official one.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -34,6 +40,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import drqv2_checkout  # noqa: E402
 
 from sole_r1_rl.agent import DrQV2Agent  # noqa: E402
 from sole_r1_rl.augment import RandomShiftsAug  # noqa: E402
@@ -127,6 +136,55 @@ def measure(update, device: torch.device, warmup: int, seconds: float, min_updat
     return count / (time.perf_counter() - start)
 
 
+def our_runners(variants, config: AgentConfig, replay: ReplayBuffer, host: dict, batch_size: int) -> tuple:
+    """variant -> update(step) for the bare loop and our variants, and the loaders to close afterwards."""
+    runners, loaders = {}, []
+    for variant in variants:
+        torch.manual_seed(0)
+        if variant == "bare":
+            runners[variant] = BareLoop(config, host).update
+        elif variant in ("ours", "ours_host"):
+            agent = DrQV2Agent(config)
+            on_device = None if variant == "ours" else False
+            loader = BatchLoader(replay, batch_size, config.device, frames_on_device=on_device)
+            loaders.append(loader)
+            runners[variant] = lambda step, agent=agent, loader=loader: agent.update(loader.next(), step)
+        elif variant == "ours_on_dev":
+            agent = DrQV2Agent(config)
+            batch = agent.to_device(replay.sample(batch_size))
+            runners[variant] = lambda step, agent=agent, batch=batch: agent.update(batch, step)
+        else:
+            raise SystemExit(f"unknown variant {variant!r}")
+    return runners, loaders
+
+
+def time_variants(runners: dict, device: torch.device, rounds: int, warmup: int, seconds: float,
+                  min_updates: int) -> dict:
+    """variant -> updates/s of each round. Rounds interleave the variants, so load from other processes hits them
+    alike; the official variants run under the official train.py's torch flags."""
+    samples = {variant: [] for variant in runners}
+    for round_ in range(rounds):
+        for variant, run in runners.items():
+            official = variant in drqv2_checkout.VARIANTS
+            with drqv2_checkout.official_backend_flags(device) if official else contextlib.nullcontext():
+                samples[variant].append(measure(run, device, warmup if round_ == 0 else 0, seconds, min_updates))
+    return samples
+
+
+def print_ratios(results: dict, cameras: int) -> None:
+    """ours / bare, and ours / the official agent when it ran."""
+    if "bare" in results and "ours" in results:
+        ratio = results["ours"] / results["bare"]
+        print(f"  ours / bare = {ratio:.2f} (target >= 0.8: {'OK' if ratio >= 0.8 else 'BELOW'})")
+    for ours, official in (("ours", "official"), ("ours_on_dev", "official_on_dev")):
+        if ours in results and official in results:
+            ratio = results[ours] / results[official]
+            print(f"  {ours} / {official} = {ratio:.2f}x (issue 17 goal on a GPU: ours >= 4x official)")
+    if cameras != 1 and any(variant in results for variant in drqv2_checkout.VARIANTS):
+        print("  note: not like-for-like: ours encodes 2 cameras, the official agent 1 (9x84x84); "
+              "use --cameras 1 to compare")
+
+
 def profile(config: AgentConfig, replay: ReplayBuffer, batch_size: int) -> None:
     """Top device kernels of 10 agent updates on a device-resident batch."""
     agent = DrQV2Agent(config)
@@ -154,7 +212,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     """Run the variants and print updates/s and the ours/bare ratio."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -171,8 +229,17 @@ def main() -> None:
     parser.add_argument("--amp", default="none", choices=("none", "bf16"), help="bf16 autocast of the update")
     parser.add_argument("--profile", action="store_true", help="print the top CUDA kernels of ours_on_dev")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--variants", default="bare,ours,ours_on_dev")
-    args = parser.parse_args()
+    parser.add_argument("--variants", default=None,
+                        help="default: bare,ours,ours_on_dev (+ official,official_on_dev with --peer)")
+    parser.add_argument("--peer", default=None, metavar="PATH",
+                        help="a checkout of facebookresearch/drqv2: time its agent in the same run")
+    args = parser.parse_args(argv)
+    args.variants = args.variants or "bare,ours,ours_on_dev" + (",official,official_on_dev" if args.peer else "")
+    variants = args.variants.split(",")
+    official = [variant for variant in variants if variant in drqv2_checkout.VARIANTS]
+    if official and not args.peer:
+        raise SystemExit(f"variants {official} need --peer PATH: a checkout of facebookresearch/drqv2")
+    checkout = drqv2_checkout.load_checkout(args.peer) if official else None   # a wrong PATH fails before the work
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -186,40 +253,28 @@ def main() -> None:
           f"amp={args.amp}, cuda_graph={not args.no_cuda_graph}")
     torch.manual_seed(0)
     replay = fill_replay(config, args.episodes)
-    host = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in replay.sample(args.batch).arrays().items()}
-    runners, loaders = {}, []
-    for variant in args.variants.split(","):
-        torch.manual_seed(0)
-        if variant == "bare":
-            runners[variant] = BareLoop(config, host).update
-        elif variant in ("ours", "ours_host"):
-            agent = DrQV2Agent(config)
-            on_device = None if variant == "ours" else False
-            loader = BatchLoader(replay, args.batch, args.device, frames_on_device=on_device)
-            loaders.append(loader)
-            runners[variant] = lambda step, agent=agent, loader=loader: agent.update(loader.next(), step)
-        elif variant == "ours_on_dev":
-            agent = DrQV2Agent(config)
-            batch = agent.to_device(replay.sample(args.batch))
-            runners[variant] = lambda step, agent=agent, batch=batch: agent.update(batch, step)
-        else:
-            raise SystemExit(f"unknown variant {variant!r}")
-    # rounds interleave the variants, so load from other processes hits them alike; report the median
-    samples = {variant: [] for variant in runners}
-    for round_ in range(args.rounds):
-        for variant, run in runners.items():
-            samples[variant].append(measure(run, device, warmup if round_ == 0 else 0, seconds, args.min_updates))
+    arrays = replay.sample(args.batch).arrays()
+    host = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+    runners, loaders = our_runners([v for v in variants if v not in official], config, replay, host, args.batch)
+    notes = []
+    if official:
+        print(f"official DrQ-v2 from {checkout.path}: medium config {drqv2_checkout.MEDIUM}, obs 9x84x84 "
+              f"(camera {config.cameras[0]!r})")
+        batch = drqv2_checkout.official_batch(arrays, config.cameras[0], device)
+        official_runs, notes = drqv2_checkout.official_runners(checkout, batch, device, official)
+        runners.update(official_runs)
+    samples = time_variants(runners, device, args.rounds, warmup, seconds, args.min_updates)
     for loader in loaders:
         loader.close()
     results = {variant: float(np.median(values)) for variant, values in samples.items()}
     for variant, rate in results.items():
         spread = ", ".join(f"{v:.2f}" for v in samples[variant])
-        print(f"  {variant:<12} {rate:8.2f} updates/s   (rounds: {spread})", flush=True)
+        print(f"  {variant:<16} {rate:8.2f} updates/s   (rounds: {spread})", flush=True)
     if args.profile:
         profile(config, replay, args.batch)
-    if "bare" in results and "ours" in results:
-        ratio = results["ours"] / results["bare"]
-        print(f"  ours / bare = {ratio:.2f} (target >= 0.8: {'OK' if ratio >= 0.8 else 'BELOW'})")
+    print_ratios(results, args.cameras)
+    for note in notes:
+        print(f"  note: {note}")
 
 
 if __name__ == "__main__":
