@@ -38,6 +38,7 @@ RUN python3 -m venv ${VIRTUAL_ENV} \
 COPY pyproject.toml README.md ./
 COPY src src
 COPY config config
+COPY models models
 RUN pip install --no-cache-dir --no-deps -e ${SOLE_R1_SRC}
 
 EXPOSE 8001

@@ -76,6 +76,7 @@ COPY package.xml CMakeLists.txt pyproject.toml README.md ./
 COPY src src
 COPY launch launch
 COPY config config
+COPY models models
 # The ROS package (interfaces, node executables, launch/ and config/ in share/sole_r1), then the `sole-r1`
 # console script as an editable install of the same sources.
 RUN . /opt/ros/${ROS_DISTRO}/setup.sh && . /ros2_ws/install/setup.sh \

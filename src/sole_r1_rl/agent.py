@@ -80,16 +80,25 @@ class DrQV2Agent:
     def act(self, obs: dict, step: int, eval_mode: bool = False) -> np.ndarray:
         """Action in [-1, 1] for one stacked observation {camera: (3*S, H, W) uint8, 'proprio': (P,)}.
         Training mode: uniform random before `num_expl_steps`, then mean + scheduled noise (no clip, as DrQ-v2)."""
+        batch = {key: np.asarray(value)[None] for key, value in obs.items()}
+        return self.act_batch(batch, step, eval_mode)[0]
+
+    @torch.no_grad()
+    def act_batch(self, obs: dict, step: int, eval_mode: bool = False) -> np.ndarray:
+        """(N, action_dim) actions for N stacked observations {camera: (N, 3*S, H, W) uint8, 'proprio': (N, P)}
+        in one forward pass (several envs); row i is what `act` gives for observation i."""
+        rows = len(obs[PROPRIO])
         if not eval_mode and step < self.config.num_expl_steps:
-            return torch.rand(self.config.action_dim).mul_(2.0).sub_(1.0).numpy()
-        images = {name: torch.as_tensor(obs[name], device=self.device).unsqueeze(0) for name in self.config.cameras}
-        proprio = torch.as_tensor(np.asarray(obs[PROPRIO], np.float32), device=self.device).unsqueeze(0)
+            return torch.rand(rows, self.config.action_dim).mul_(2.0).sub_(1.0).numpy()
+        images = {name: torch.as_tensor(obs[name], device=self.device) for name in self.config.cameras}
+        proprio = torch.as_tensor(np.asarray(obs[PROPRIO], np.float32), device=self.device)
         if not torch.isfinite(proprio).all():
-            raise ValueError(f"act: proprio contains NaN or inf: {obs[PROPRIO]}")
+            bad = sorted({int(row) for row in torch.nonzero(~torch.isfinite(proprio))[:, 0]})
+            raise ValueError(f"act: proprio of row(s) {bad} contains NaN or inf: {obs[PROPRIO]}")
         features = self.encoder(images)
         dist = self.actor(features, proprio, self.stddev_schedule(step))
         action = dist.mean if eval_mode else dist.sample(clip=None, generator=self._act_generator)
-        return action[0].float().cpu().numpy()
+        return action.float().cpu().numpy()
 
     # -- learning
     def update(self, batch: Batch, step: int) -> dict:

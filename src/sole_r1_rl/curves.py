@@ -5,18 +5,33 @@ import csv
 import os
 from typing import Optional
 
+# steps_per_s: of the episode's own env; env_steps_per_s: all envs together since the run (re)started;
+# updates_per_step: updates / env steps so far; env, seed: which env ran the episode and its reset seed
 EPISODE_FIELDS = ("episode", "env_steps", "length", "return", "final_progress", "true_success",
-                  "valid_estimates", "invalid_estimates", "dropped_steps", "steps_per_s", "updates", "wall_s")
+                  "valid_estimates", "invalid_estimates", "dropped_steps", "steps_per_s", "updates", "wall_s",
+                  "env", "seed", "env_steps_per_s", "updates_per_step")
 
 
 class EpisodeLog:
-    """Appends one CSV row per episode (header written once; resuming appends to the same file)."""
+    """Appends one CSV row per episode (header written once; resuming appends to the same file, whose header is
+    brought up to date first when an older version wrote it)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         if not os.path.exists(path) or os.path.getsize(path) == 0:
             with open(path, "w", newline="", encoding="utf-8") as handle:
                 csv.writer(handle).writerow(EPISODE_FIELDS)
+            return
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+        if tuple(header) != EPISODE_FIELDS:
+            rows = self.rows()
+            temporary = path + ".tmp"
+            with open(temporary, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, EPISODE_FIELDS, extrasaction="ignore", restval="")
+                writer.writeheader()
+                writer.writerows(rows)
+            os.replace(temporary, path)
 
     def write(self, row: dict) -> None:
         """Append one episode; unknown keys are an error, missing ones are left blank."""

@@ -24,9 +24,16 @@ class TrainerConfig:
                                              low=1)
     render_size: Optional[int] = param(None, "env image size (default: the agent's; larger is resized for it)",
                                        low=8)
-    time_limit_s: float = param(0.0, "wall-clock budget (s): stop at the first episode end after it, checkpoint "
-                                     "and exit (0: none); the run resumes from OUT like any other", low=0.0)
+    time_limit_s: float = param(0.0, "wall-clock budget (s): each env stops at its first episode end after it, "
+                                     "then checkpoint and exit (0: none); the run resumes from OUT like any other",
+                                low=0.0)
     checkpoint_every: int = param(5_000, "env steps between checkpoints (taken at episode ends)", low=1)
+    num_envs: int = param(1, "envs stepped in parallel worker processes feeding the one learner (1: the env runs "
+                             "in the learner's process)", low=1)
+    env_restarts: int = param(3, "env worker failures (exception, exit, timeout) tolerated per run: each drops "
+                                 "its episode and restarts the worker; one more stops the run", low=0)
+    env_timeout_s: float = param(300.0, "seconds an env worker may take to reset or step (to build its env: at "
+                                        "least 180) before it counts as failed", low=0.1)
     log_every: int = param(100, "updates between metric rows", low=1)
     resume: bool = param(True, "continue from OUT/checkpoint.pt when it exists")
     compress_replay: bool = param(False, "np.savez_compressed episode files")
@@ -34,8 +41,10 @@ class TrainerConfig:
     reward: RewardConfig = param(RewardConfig, "how progress estimates become rewards (reward.* settings)")
 
     def __post_init__(self) -> None:
-        for name in ("steps", "query_every", "checkpoint_every", "log_every"):
+        for name in ("steps", "query_every", "checkpoint_every", "log_every", "num_envs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainerConfig.{name} must be >= 1")
         if self.max_episode_steps is not None and self.max_episode_steps < 1:
             raise ValueError("TrainerConfig.max_episode_steps must be >= 1 or None")
+        if self.env_restarts < 0 or not self.env_timeout_s > 0:
+            raise ValueError("TrainerConfig.env_restarts must be >= 0 and env_timeout_s > 0")

@@ -73,3 +73,68 @@ class TinyReachEnv:
         proprio = Proprio(ee_position=self.position.copy(), ee_quaternion=np.array([0.0, 0.0, 0.0, 1.0]),
                           gripper_opening=1.0, joint_positions=np.zeros(2))
         return Observation(shoulder=image, wrist=image[::-1].copy(), proprio=proprio)
+
+
+def make_tiny_env(index: int, image_size: int = 16) -> TinyReachEnv:
+    """Env factory for trainer worker processes (module level, so a spawned process can import it)."""
+    return TinyReachEnv(image_size)
+
+
+class FailingTinyEnv(TinyReachEnv):
+    """TinyReachEnv failing at its `fail_at`-th step: it raises, exits its process (as a segfault would) or stops
+    answering (a hang)."""
+
+    def __init__(self, fail_at: int, how: str) -> None:
+        super().__init__(16)
+        self.fail_at, self.how, self.steps = fail_at, how, 0
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == self.fail_at:
+            if self.how == "exit":
+                import os
+                os._exit(3)
+            if self.how == "hang":
+                import time
+                time.sleep(3600)
+            raise RuntimeError("simulated env failure")
+        return super().step(action)
+
+
+def make_failing_env(index: int, marker_dir: str, how: str = "raise", fail_at: int = 7, once: bool = True):
+    """Env factory: env 1 fails at its `fail_at`-th step -- only its first worker when `once` (a marker file
+    remembers), every worker otherwise; the other envs are plain TinyReachEnvs."""
+    import os
+
+    marker = os.path.join(marker_dir, f"env{index}.failed")
+    if index != 1 or (once and os.path.exists(marker)):
+        return TinyReachEnv(16)
+    open(marker, "w").close()
+    return FailingTinyEnv(fail_at, how)
+
+
+def make_broken_env(index: int):
+    """Env factory that cannot build its env."""
+    raise OSError(f"no simulator for env {index}")
+
+
+class TruncatingTinyEnv(TinyReachEnv):
+    """TinyReachEnv whose episodes end (truncated) after `length` steps: envs with different lengths interleave."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(16)
+        self.length = length
+
+    def reset(self, seed=None):
+        self.steps = 0
+        return super().reset(seed)
+
+    def step(self, action):
+        self.steps += 1
+        observation, reward, terminated, _, info = super().step(action)
+        return observation, reward, terminated, self.steps >= self.length, info
+
+
+def make_truncating_env(index: int, lengths: tuple = (15, 7)) -> TruncatingTinyEnv:
+    """Env factory: env i's episodes last lengths[i] steps."""
+    return TruncatingTinyEnv(lengths[index])

@@ -26,7 +26,7 @@ from sole_r1_ros.ros import conventions as conv
 from .franka_testlib import franka_msgs_env
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGE_FILES = ("CMakeLists.txt", "package.xml", "src", "launch", "config")
+PACKAGE_FILES = ("CMakeLists.txt", "package.xml", "src", "launch", "config", "models")
 VENV = Path(sys.prefix)
 PYTHON_DIR = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -100,14 +100,16 @@ def test_installed_tree_finds_its_config_executables_and_libraries(installed, tm
     probe = ("import sole_r1_config, sole_r1_ros, sole_r1_sim.registry as r, sole_r1_model.rewarders.config as c\n"
              "from sole_r1_config.paths import config_dir, installed_executable\n"
              "print(sole_r1_ros.__file__); print(config_dir()); print(installed_executable('franka_bridge'))\n"
-             "print('reach-v3' in r.list_tasks('metaworld')); print(c.resolve_spec('zmq')[0])\n")
+             "print('reach-v3' in r.list_tasks('metaworld')); print(c.resolve_spec('zmq')[0])\n"
+             "print(c.resolve_spec('embedded')[1].model)\n")
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=installed_env(installed),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    module, config, executable, task_found, backend = result.stdout.split()
+    module, config, executable, task_found, backend, embedded = result.stdout.split()
     assert module.startswith(str(installed)) and config == str(installed / "share" / "sole_r1" / "config")
     assert executable == str(installed / "lib" / "sole_r1" / "franka_bridge")
     assert task_found == "True" and backend == "zmq"
+    assert embedded == str(installed / "share" / "sole_r1" / "models" / "embedded")   # the shipped rewarder
     assert (installed / "share" / "sole_r1" / "launch" / "franka_bringup.launch.py").is_file()
     assert (installed / "share" / "sole_r1" / "source_dir").is_file()
 

@@ -70,7 +70,7 @@ def test_node_executables_are_installed_by_cmake(repo_root):
     # CMakeLists.txt installs one lib/sole_r1/<name> script per module in nodes/: every graph node needs one.
     cmake = (repo_root / "CMakeLists.txt").read_text()
     assert "src/sole_r1_ros/nodes/*.py" in cmake and "DESTINATION lib/${PROJECT_NAME}" in cmake
-    assert "install(DIRECTORY launch config DESTINATION share/${PROJECT_NAME})" in cmake
+    assert "install(DIRECTORY launch config models DESTINATION share/${PROJECT_NAME})" in cmake
     modules = {p.stem for p in (repo_root / "src" / "sole_r1_ros" / "nodes").glob("*.py")}
     for graph, _ in CASES.values():
         required = {n: "x" for n, a in load_arguments(graph_path(graph)).items() if a.required}
