@@ -13,13 +13,7 @@ HOLDOUT="metaworld/reach-v3 metaworld/button-press-topdown-v3 metaworld/door-ope
 START=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - START )) s] $*"; }
 
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  || exit 1
-for f in .whl/*-stripped.tar.xz; do tar -xJf "$f" -C /tmp/site || exit 1; done  # tools/gpu/strip_suites.py
-export PYTHONPATH=/tmp/site:$PWD/src MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \
-  TOKENIZERS_PARALLELISM=false
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+source tools/gpu/prepare.sh
 stamp installed
 
 # 1. Data, two synth runs side by side: Meta-World (every task with an expert) and RoboSuite Lift + Stack in the

@@ -9,15 +9,7 @@ FINAL_OUT=${OUT:?set OUT to the folder for results}
 OUT=/tmp/results; mkdir -p $OUT
 STEPS=${STEPS:-300}
 HOLDOUT="metaworld/reach-v3 metaworld/button-press-topdown-v3 metaworld/door-open-v3 metaworld/drawer-close-v3"
-# NVLink multicast stays off (it can take the host's shared GPUs down): keep these set for every process.
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  || exit 1
-for f in .whl/*-stripped.tar.xz; do tar -xJf "$f" -C /tmp/site || exit 1; done  # tools/gpu/strip_suites.py
-export PYTHONPATH=/tmp/site:$PWD/src MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \
-  TOKENIZERS_PARALLELISM=false
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+source tools/gpu/prepare.sh
 
 python3 -m sole_r1_model synth --out /tmp/synth --tasks metaworld:all --holdout-tasks $HOLDOUT --episodes-per-task 5 \
   --workers $(( $(nproc) - 2 )) --reasoning brief --image-format jpeg --quiet > $OUT/synth.log 2>&1

@@ -12,13 +12,7 @@ set -u
 FINAL_OUT=${OUT:?set OUT to the folder for results}
 RUNS=/tmp/rl; mkdir -p $RUNS
 TIME_LIMIT=${TIME_LIMIT:-470}
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-  || exit 1
-for f in .whl/*-stripped.tar.xz; do tar -xJf "$f" -C /tmp/site || exit 1; done  # tools/gpu/strip_suites.py
-export PYTHONPATH=/tmp/site:$PWD/src MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \
-  TOKENIZERS_PARALLELISM=false
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+source tools/gpu/prepare.sh
 # The control: the tiny random model on the GPU (config/rewarders/tiny.yaml runs it on the CPU), format-constrained
 # so that its answers parse: a random reward, not a missing one (unparsed answers store no transitions at all).
 cat > /tmp/tiny_cuda.yaml <<'YAML'
