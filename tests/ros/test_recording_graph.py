@@ -50,10 +50,14 @@ def test_sim_episodes_are_recorded_read_back_and_replayed(ros, launch_graph, tmp
         assert "task=reach-v3" in episode.metadata["run_config"]
         assert set(episode.counts) == {t.name for t in TOPICS}
         assert all(episode.counts[t.name] > 0 for t in TOPICS), episode.counts   # every topic, e-stop included
-        shoulder = episode.camera_stamps["shoulder"]
-        assert 13 <= len(shoulder) == episode.counts[conv.WRIST_IMAGE], episode.counts
+        shoulder, wrist = episode.camera_stamps["shoulder"], episode.camera_stamps["wrist"]
+        assert len(wrist) == episode.counts[conv.WRIST_IMAGE]
+        common = min(len(shoulder), len(wrist))
+        # A stop can fall between the two images of the last frame pair; otherwise both cameras are complete.
+        allowed = 1 if episode.metadata["end_reason"] == "shutdown" else 0
+        assert 13 <= common and abs(len(shoulder) - len(wrist)) <= allowed, episode.counts
         assert np.all(np.diff(shoulder) > 0), "frames in order"
-        assert np.array_equal(shoulder, episode.camera_stamps["wrist"]), "the bridge stamps both cameras alike"
+        assert np.array_equal(shoulder[:common], wrist[:common]), "the bridge stamps both cameras alike"
         # No frame of the episode lost: every frame the test saw between the first and last recorded one is there.
         seen = sorted(s for s in frames_seen if shoulder[0] <= s <= shoulder[-1])
         assert seen == list(shoulder)
