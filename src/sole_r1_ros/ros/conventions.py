@@ -208,6 +208,8 @@ def run_node(factory: Callable[[], Node], args: Optional[list[str]] = None, *, m
     try:
         node = factory()
         check_unknown_parameters(node)
+        if not rclpy.ok():  # Ctrl-C while the node was being built (e.g. a learner loading torch): stop, don't spin
+            return 0
         executor = MultiThreadedExecutor() if multithreaded else SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
