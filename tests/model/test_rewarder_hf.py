@@ -9,29 +9,14 @@ from sole_r1_model.prompt import SYSTEM_PROMPT
 from sole_r1_model.rewarders.config import HFRewarderConfig
 from sole_r1_model.rewarders.hf import HFRewarder
 
+from .forcing_testlib import forcing
+
 TASK_NUMBER = re.compile(r"task number (-?\d+)")
 
 
 def forcing_answers(tokenizer, answer_for_prompt):
-    """A prefix_allowed_tokens_fn that makes the model write `<think>..</think><answer>N%</answer>` then stop.
-
-    N comes from `answer_for_prompt(prompt_text)`, so each row's answer depends on its own prompt and a wrong
-    pairing of prompts and results would show.
-    """
-    start_ids = tokenizer.encode("<|im_start|>assistant\n", add_special_tokens=False)
-    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-
-    def allowed(batch_id, input_ids):
-        ids = input_ids.tolist()
-        begin = max(i for i in range(len(ids) - len(start_ids) + 1) if ids[i:i + len(start_ids)] == start_ids)
-        prompt_end = begin + len(start_ids)
-        answer = answer_for_prompt(tokenizer.decode(ids[:prompt_end]))
-        target = tokenizer.encode(f"<think>cube lifted</think><answer>{answer}%</answer>",
-                                  add_special_tokens=False) + [eos]
-        done = len(ids) - prompt_end
-        return [target[done]] if done < len(target) else [eos]
-
-    return allowed
+    """Force `<think>cube lifted</think><answer>N%</answer>` with N = `answer_for_prompt(prompt_text)`."""
+    return forcing(tokenizer, lambda prompt: f"<think>cube lifted</think><answer>{answer_for_prompt(prompt)}%</answer>")
 
 
 def test_batch_of_two_gives_two_results_without_exceptions(tiny_rewarder, make_query):

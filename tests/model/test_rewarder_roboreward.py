@@ -14,6 +14,8 @@ from sole_r1_model.rewarders import make_rewarder
 from sole_r1_model.rewarders.config import RoboRewardConfig, resolve_spec
 from sole_r1_model.rewarders.roboreward import RoboRewardRewarder, parse_score, score_to_progress
 
+from .forcing_testlib import forcing
+
 SMALL_IMAGES = {"size": {"shortest_edge": 64 * 64, "longest_edge": 128 * 128}}  # few image tokens: fast on CPU
 TASK_NUMBER = re.compile(r"Task: Reach target (\d+)")
 # The teetone/RoboReward-8B model card's prompt, copied here (huggingface.co/teetone/RoboReward-8B, "Inference").
@@ -26,23 +28,6 @@ Rubric for end-of-episode progress (judge only the final state without time limi
 5 - Perfect Completion: Final state satisfies all requirements.
 
 Task: """  # noqa: E501 -- kept verbatim
-
-
-def forcing(tokenizer, completion_for_prompt):
-    """A prefix_allowed_tokens_fn that makes the model write `completion_for_prompt(prompt)` and stop."""
-    start_ids = tokenizer.encode("<|im_start|>assistant\n", add_special_tokens=False)
-    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-
-    def allowed(batch_id, input_ids):
-        ids = input_ids.tolist()
-        begin = max(i for i in range(len(ids) - len(start_ids) + 1) if ids[i:i + len(start_ids)] == start_ids)
-        prompt_end = begin + len(start_ids)
-        target = tokenizer.encode(completion_for_prompt(tokenizer.decode(ids[:prompt_end])),
-                                  add_special_tokens=False) + [eos]
-        done = len(ids) - prompt_end
-        return [target[done]] if done < len(target) else [eos]
-
-    return allowed
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ Backends are imported on demand, so asking for the oracle never imports torch or
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from typing import Union
 
@@ -13,6 +14,19 @@ from sole_r1_model.rewarder import Rewarder
 from sole_r1_model.rewarders.config import BACKEND_CONFIGS, CLASS_SPEC, resolve_spec, rewarder_class
 
 __all__ = ["BACKEND_CONFIGS", "make_rewarder"]
+
+
+# Where each named backend's class lives: imported on demand, so asking for the oracle never imports torch.
+_BACKEND_CLASSES = {
+    "sole_r1": "sole_r1_model.rewarders.hf:HFRewarder",
+    "topreward": "sole_r1_model.rewarders.topreward:TOPRewardRewarder",
+    "roboreward": "sole_r1_model.rewarders.roboreward:RoboRewardRewarder",
+    "openai": "sole_r1_model.rewarders.openai_compat:OpenAICompatRewarder",
+    "zmq": "sole_r1_model.rewarders.zmq_client:ZMQRewarder",
+    "gemini": "sole_r1_model.rewarders.gemini:GeminiRewarder",
+    "robometer": "sole_r1_model.rewarders.robometer:RobometerRewarder",
+    "oracle": "sole_r1_model.rewarders.oracle:OracleRewarder",
+}
 
 
 def make_rewarder(spec: Union[str, os.PathLike, dict]) -> Rewarder:
@@ -25,34 +39,5 @@ def make_rewarder(spec: Union[str, os.PathLike, dict]) -> Rewarder:
         except TypeError as exc:
             raise ValueError(f"rewarder spec {backend!r}: cannot build it with options {sorted(options)} "
                              f"({exc})") from exc
-    if backend == "sole_r1":
-        from sole_r1_model.rewarders.hf import HFRewarder
-
-        return HFRewarder(config)
-    if backend == "topreward":
-        from sole_r1_model.rewarders.topreward import TOPRewardRewarder
-
-        return TOPRewardRewarder(config)
-    if backend == "roboreward":
-        from sole_r1_model.rewarders.roboreward import RoboRewardRewarder
-
-        return RoboRewardRewarder(config)
-    if backend == "openai":
-        from sole_r1_model.rewarders.openai_compat import OpenAICompatRewarder
-
-        return OpenAICompatRewarder(config)
-    if backend == "zmq":
-        from sole_r1_model.rewarders.zmq_client import ZMQRewarder
-
-        return ZMQRewarder(config)
-    if backend == "gemini":
-        from sole_r1_model.rewarders.gemini import GeminiRewarder
-
-        return GeminiRewarder(config)
-    if backend == "robometer":
-        from sole_r1_model.rewarders.robometer import RobometerRewarder
-
-        return RobometerRewarder(config)
-    from sole_r1_model.rewarders.oracle import OracleRewarder
-
-    return OracleRewarder(config)
+    module_name, _, class_name = _BACKEND_CLASSES[backend].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)(config)
