@@ -105,6 +105,10 @@ class DrQV2Agent:
         """One critic step (+ one actor step every `critic_actor_ratio` updates) and a target update."""
         batch = self.to_device(batch)
         self._std.fill_(self.stddev_schedule(step))
+        if self.update_count < self.config.policy_warmup_updates:
+            metrics = self._warmup_step(batch)
+            self.update_count += 1
+            return metrics
         with_actor = self.update_count % self.config.critic_actor_ratio == 0
         if self._graphed is not None:
             try:
@@ -134,6 +138,19 @@ class DrQV2Agent:
             actor_loss.backward()
             self.actor_opt.step()
             metrics.update(actor_metrics)
+        with torch.no_grad():
+            torch._foreach_lerp_(self._target_params, self._online_params, self.config.critic_target_tau)
+        return metrics
+
+    def _warmup_step(self, batch: Batch) -> dict:
+        """A critic step on a frozen encoder (and no actor step): fits a new critic to a loaded policy."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
+            critic_loss, _, metrics = self._critic_loss(batch, self._std)
+        self.encoder_opt.zero_grad(set_to_none=True)
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+        self.encoder_opt.zero_grad(set_to_none=True)   # the encoder's gradient is dropped, not applied
         with torch.no_grad():
             torch._foreach_lerp_(self._target_params, self._online_params, self.config.critic_target_tau)
         return metrics

@@ -56,6 +56,8 @@ class AgentConfig:
     num_expl_steps: int = 2000            # uniform random actions before this step
     num_seed_steps: int = 2000            # no updates before this step
     replay_capacity: int = 1_000_000      # transitions (frames) kept in memory
+    policy_warmup_updates: int = 0        # after loading a policy: updates that fit only the critic head (encoder
+                                          # and actor frozen), so a new critic cannot unlearn the policy first
     # -- compute
     device: str = "cpu"
     fused_optimizer: bool = True          # fused Adam kernels on CUDA (ignored on CPU)
@@ -74,7 +76,8 @@ class AgentConfig:
                      "nstep", "batch_size", "critic_actor_ratio", "update_every_steps", "updates_per_trigger",
                      "replay_capacity"):
             _require(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, f"{name} must be an int >= 1")
-        for name in ("proprio_dim", "proprio_latent_dim", "aug_pad", "num_expl_steps", "num_seed_steps"):
+        for name in ("proprio_dim", "proprio_latent_dim", "aug_pad", "num_expl_steps", "num_seed_steps",
+                     "policy_warmup_updates"):
             _require(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, f"{name} must be an int >= 0")
         _require(self.mlp_activation in ("relu", "tanh"), "mlp_activation must be 'relu' or 'tanh'")
         _require(self.actor_q in ("min", "mean"), "actor_q must be 'min' or 'mean'")

@@ -33,7 +33,7 @@ class OnlineLearner:
     """Actor + background learner sharing one replay; persistent in `run_dir` (replay/, checkpoint.pt)."""
 
     def __init__(self, agent_config: AgentConfig, run_dir: str, reward: Optional[RewardConfig] = None,
-                 actor_refresh_updates: int = 20, resume: bool = True) -> None:
+                 actor_refresh_updates: int = 20, resume: bool = True, init_policy: str = "") -> None:
         os.makedirs(run_dir, exist_ok=True)
         self.config = agent_config
         self.run_dir = run_dir
@@ -43,10 +43,17 @@ class OnlineLearner:
         self.stacker = FrameStacker(agent_config.cameras, agent_config.frame_stack)
         self.counters = TrainingCounters()
         self.checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
-        if resume and os.path.exists(self.checkpoint_path):
+        resumed = resume and os.path.exists(self.checkpoint_path)
+        if resumed:
             self.counters, _ = load_checkpoint(self.checkpoint_path, self.agent, {"replay": self.replay.rng})
             LOG.info("resumed from %s: %s, %d transitions in replay", self.checkpoint_path, self.counters,
                      len(self.replay))
+        self.started_from: Optional[dict] = None   # policy.json of the policy a new run started from
+        if init_policy and not resumed:   # a resumed run has its own weights
+            from sole_r1_rl.policy import load_policy
+
+            self.started_from = {"policy": str(init_policy), **load_policy(self.agent, init_policy)}
+            LOG.info("started from policy %s", self.started_from)
         agent_config.to_yaml(os.path.join(run_dir, "agent.yaml"))   # after the resume: a refused one changes nothing
         self.actor_refresh_updates = actor_refresh_updates
         self._policy_lock = threading.Lock()   # guards the learner's weights during updates and checkpoints

@@ -56,3 +56,39 @@ def test_realtime_loop_with_tiny_rewarder_keeps_the_control_rate_while_updating(
     assert 85.0 <= timing["actor_period_p50_ms"] <= 115.0, timing
     assert (run_dir / "perceived_vs_true.png").is_file() and (run_dir / "checkpoint.pt").is_file()
     assert list((run_dir / "videos").glob("episode_*.mp4")), "the first episode's annotated video"
+
+
+@pytest.mark.slow
+def test_learner_node_starts_from_a_shipped_policy_and_keeps_it_through_the_critic_warmup(ros, launch_graph,
+                                                                                           tmp_path):
+    import torch
+    import yaml
+
+    from sole_r1_rl.agent import DrQV2Agent
+    from sole_r1_rl.checkpoint import TrainingCounters, read_checkpoint, save_checkpoint
+    from sole_r1_rl.config import AgentConfig
+    from sole_r1_rl.policy import export_policy
+
+    # a policy whose shapes differ from the serl preset's (feature_dim 256): the node must take them from it
+    torch.manual_seed(3)
+    trained = DrQV2Agent(AgentConfig.preset("serl", image_size=48, feature_dim=24, hidden_dim=32))
+    save_checkpoint(str(tmp_path / "trained" / "checkpoint.pt"), trained, TrainingCounters(10, 5, 1))
+    policy = export_policy(tmp_path / "trained", tmp_path / "policy", {"reward": "test"})
+    run_dir = tmp_path / "run"
+    graph = launch_graph("sim_metaworld", rewarder="oracle", mode="lockstep", image_size=64, episode_steps=60,
+                         total_steps=120, run_dir=str(run_dir), init_policy=str(policy),
+                         agent_overrides="batch_size=16 num_seed_steps=40 num_expl_steps=0 "
+                                         "policy_warmup_updates=100000")
+    code = graph.process.wait(600)
+    log = graph.log()
+    assert code == 0, log[-3000:]
+    assert "started from policy" in log
+    agent = yaml.safe_load((run_dir / "agent.yaml").read_text())
+    assert (agent["feature_dim"], agent["hidden_dim"], agent["image_size"]) == (24, 32, 48)
+    saved = read_checkpoint(str(run_dir / "checkpoint.pt")).payload
+    assert saved["counters"]["updates"] > 0
+    # the critic warm-up froze the encoder and the actor: they are still the policy's (bf16-rounded) weights
+    for part in ("encoder", "actor"):
+        for key, value in getattr(trained, part).state_dict().items():
+            expected = value.to(torch.bfloat16).float() if value.is_floating_point() else value
+            assert torch.equal(saved["agent"][part][key], expected), f"{part}.{key}"

@@ -3,9 +3,13 @@
 # models/embedded: synthesise Meta-World (4 tasks held out), RoboSuite Lift and Stack episodes on every core, train
 # the small `sft_embedded` model from scratch on them, convert it to bf16, evaluate it on the held-out tasks and
 # time it at batch 1 and 8. Results (model tarball, logs, curves, reports) go to $OUT.
-# Needs in .whl/: the cp312 wheels of docs/training.md ("On a GPU machine") and robosuite-lift.tar.xz, a RoboSuite
-# 1.5.2 tree stripped to the Lift/Stack assets (tools/gpu/strip_robosuite.py); the GL loaders in .gl/.
-#   OUT=/tmp/out bash tools/gpu/embedded_rewarder.sh
+# Needs in .whl/: the cp312 wheels and stripped suite trees of docs/training.md ("On a GPU machine"); .gl/.
+#   OUT=/tmp/out bash tools/gpu/embedded_rewarder.sh                       # from scratch (the first shipped model)
+#   INIT=models/embedded PREV_NOISE=0.3 LIFT_EPISODES=300 SFT_STEPS=1000 LR=5e-4 OUT=/tmp/out \
+#     bash tools/gpu/embedded_rewarder.sh                                  # continue from the shipped one
+# Besides the held-out Meta-World tasks it synthesises a Lift validation set with another seed (a policy mix like
+# the official episodes'); both sets come back in validation.tar.gz for model selection off the GPU (the official
+# Lift videos may not be used for it).
 set -u
 FINAL_OUT=${OUT:?set OUT to the folder for results}
 OUT=/tmp/results; mkdir -p $OUT  # small files, packed into one tarball at the end ($OUT returns <= 8 files)
@@ -31,11 +35,18 @@ SYNTH="--reasoning brief --image-format jpeg --jpeg-quality 90 --previous-noise 
 ( time python3 -m sole_r1_model synth --out /tmp/synth_stack --tasks robosuite/Stack --max-steps 150 \
     --episodes-per-task "${STACK_EPISODES:-24}" --workers 2 $SYNTH ) > "$OUT/synth_stack.log" 2>&1 &
 wait
+# Validation only (never trained on): Lift episodes with another seed, after the training synthesis has the cores.
+( time python3 -m sole_r1_model synth --out /tmp/synth_liftval --tasks robosuite/Lift --holdout-tasks robosuite/Lift \
+    --max-steps 150 --episodes-per-task "${LIFTVAL_EPISODES:-16}" --workers 8 --seed 1 $SYNTH \
+    --policy-mix expert=0.4,noisy=0.2,stall=0.2,derail=0.2 ) > "$OUT/synth_liftval.log" 2>&1 &
 grep -h "^synth:" "$OUT"/synth_*.log
 stamp synthesised
 
 # 2. SFT from scratch, bounded by steps (so `final/` is exported); writes train_summary.json and loss_curve.png.
-( time timeout "${SFT_TIMEOUT:-330}" python3 -m sole_r1_model train sft --recipe sft_embedded \
+# INIT (a checkpoint folder, e.g. models/embedded) continues training from it instead of a new random model.
+INIT_ARGS=""; [ -n "${INIT:-}" ] && INIT_ARGS="--set model.path=$PWD/$INIT"
+( time timeout "${SFT_TIMEOUT:-330}" python3 -m sole_r1_model train sft --recipe sft_embedded $INIT_ARGS \
+    --set optim.learning_rate=${LR:-1e-3} \
     --data /tmp/synth_mw/dataset /tmp/synth_lift/dataset /tmp/synth_stack/dataset --output-dir /tmp/sft --max-steps "${SFT_STEPS:-800}" \
     --set schedule.progress_bar=false --set schedule.save_steps=200 --set schedule.dataloader_workers=15 ) \
     > "$OUT/sft.log" 2>&1
@@ -44,6 +55,9 @@ cp /tmp/sft/train_summary.json /tmp/sft/loss_curve.png "$OUT/" 2>/dev/null
 FINAL=/tmp/sft/final
 [ -d "$FINAL" ] || FINAL=$(ls -d /tmp/sft/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -n 1)
 stamp "trained: $FINAL"
+wait  # the Lift validation synthesis
+tar -C /tmp -czf "$FINAL_OUT/validation.tar.gz" synth_mw/heldout synth_liftval/heldout
+grep -h "^synth:" "$OUT"/synth_liftval.log
 
 # 3. The checkpoint in bf16 (what ships), the data cards beside it, then held-out eval and speed.
 python3 - "$FINAL" <<'PY'

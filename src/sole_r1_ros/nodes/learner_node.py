@@ -34,6 +34,7 @@ from sole_r1_ros.ros.msg_convert import command_to_msg, pose_to_arrays
 from sole_r1_rl.config import AgentConfig
 from sole_r1_rl.obs import image_to_chw
 from sole_r1_rl.online import OnlineLearner
+from sole_r1_rl.policy import architecture_overrides
 from sole_r1_rl.reward import RewardConfig
 
 EVENTS = {EpisodeInfo.EVENT_STARTED: EpisodeEvent.STARTED, EpisodeInfo.EVENT_STEP: EpisodeEvent.STEP,
@@ -51,6 +52,8 @@ class LearnerNodeConfig:
     reward: RewardConfig = param(RewardConfig, "how progress estimates become rewards (reward.* parameters, the "
                                  "trainer's --reward.* flags)")
     actor_refresh_updates: int = param(20, "copy the learner's policy to the actor every N updates", low=1)
+    init_policy: str = param("", "policy to start a new run from (a folder, or a name under models/ such as "
+                             "policy-reach-v3): its encoder + actor and network shapes; ignored when resuming")
 
 
 def _ns(stamp) -> int:
@@ -65,14 +68,15 @@ class LearnerNode(Node):
         self.config = cfg = conv.declare_config(self, LearnerNodeConfig)
         self.loop_config = loop_cfg = conv.declare_config(self, ActorLoopConfig)
         try:
-            overrides = {"device": cfg.device,
+            shapes = architecture_overrides(cfg.init_policy) if cfg.init_policy else {}
+            overrides = {**shapes, "device": cfg.device,
                          **parse_key_values(cfg.agent_overrides.replace(",", " ").split(), "agent_overrides")}
             agent_config = AgentConfig.preset(cfg.preset, **overrides)
         except (ValueError, TypeError) as exc:  # ConfigError is a ValueError: name both parameters
-            raise ConfigError(f"parameters 'preset'/'agent_overrides': {exc}") from exc
+            raise ConfigError(f"parameters 'preset'/'agent_overrides'/'init_policy': {exc}") from exc
         self.agent_config = agent_config
         self.learner = OnlineLearner(agent_config, cfg.run_dir, cfg.reward,
-                                     actor_refresh_updates=cfg.actor_refresh_updates)
+                                     actor_refresh_updates=cfg.actor_refresh_updates, init_policy=cfg.init_policy)
         self.loop = ActorLoop(self.learner, loop_cfg, cameras=agent_config.cameras)
         self._diagnostics = self.create_publisher(DiagnosticArray, conv.DIAGNOSTICS, conv.RELIABLE_QOS)
         for name, topic in (("shoulder", conv.SHOULDER_IMAGE), ("wrist", conv.WRIST_IMAGE)):
@@ -96,6 +100,10 @@ class LearnerNode(Node):
         self.get_logger().info(f"{cfg.preset} agent on {agent_config.device}, {agent_config.image_size}px "
                                f"{list(agent_config.cameras)}, {loop_cfg.mode}; run dir {cfg.run_dir} "
                                f"({len(self.learner.replay)} transitions in replay)")
+        if self.learner.started_from:
+            info = self.learner.started_from
+            self.get_logger().info(f"started from policy {info['policy']} (reward {info.get('reward', '?')}, "
+                                   f"{info.get('env_steps', '?')} env steps)")
 
     # ---- messages in -----------------------------------------------------------------------------------------
     def _on_image(self, name: str, msg: Image) -> None:
