@@ -126,3 +126,15 @@ def test_export_command_line_records_provenance(tmp_path, capsys):
     info = json.loads((tmp_path / "p" / "policy.json").read_text())
     assert info["reward"] == "embedded" and info["episodes"] == 1
     assert AgentConfig.from_yaml(str(tmp_path / "p" / "agent.yaml")).feature_dim == 24
+
+
+def test_the_shipped_reach_policy_loads_into_the_demo_agent_and_acts():
+    config = AgentConfig.preset("serl", **architecture_overrides("policy-reach-v3"))
+    agent = DrQV2Agent(config)
+    info = load_policy(agent, "policy-reach-v3")
+    assert info["task"] == "reach-v3" and info["reward"] == "oracle"
+    rng = np.random.default_rng(0)
+    obs = {"shoulder": rng.integers(0, 256, (3, 64, 64), dtype=np.uint8),
+           "wrist": rng.integers(0, 256, (3, 64, 64), dtype=np.uint8), "proprio": np.zeros(8, np.float32)}
+    action = agent.act(obs, 0, eval_mode=True)
+    assert action.shape == (7,) and np.all(np.abs(action) <= 1.0)

@@ -46,3 +46,27 @@ def test_demo_and_the_sim_graphs_default_to_the_embedded_rewarder():
     shown = subprocess.run([SOLE_R1, "launch", "sim_metaworld", "--show-args"], capture_output=True, text=True,
                            timeout=60)
     assert shown.returncode == 0 and "[default 'embedded']" in shown.stdout
+
+
+def test_demo_starts_reach_from_the_shipped_policy_unless_told_otherwise(tmp_path, monkeypatch):
+    import argparse
+
+    import yaml
+
+    from sole_r1_ros.commands import demo
+
+    started = []
+    monkeypatch.setattr(demo, "GraphRunner", lambda graph: started.append(graph) or argparse.Namespace(run=lambda: 0))
+    base = dict(task="reach-v3", rewarder="oracle", steps=10, episode_steps=10, mode="lockstep", image_size=64,
+                agent_overrides="batch_size=8", policy="")
+    assert demo.run(argparse.Namespace(**base, from_scratch=False, out=str(tmp_path / "a"))) == 0
+    arguments = yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())["arguments"]
+    assert arguments["init_policy"].endswith("models/policy-reach-v3")
+    assert "policy_warmup_updates=500" in arguments["agent_overrides"] and "num_expl_steps=0" in arguments[
+        "agent_overrides"]
+    assert demo.run(argparse.Namespace(**base, from_scratch=True, out=str(tmp_path / "b"))) == 0
+    arguments = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())["arguments"]
+    assert arguments["init_policy"] == "" and arguments["agent_overrides"] == "batch_size=8"
+    # no policy ships for other tasks: they start from scratch without a word
+    assert demo.shipped_policy("button-press-topdown-v3") == ""
+    assert "reward oracle" in demo.policy_note(demo.shipped_policy("reach-v3"))

@@ -40,6 +40,8 @@ for spec in "embedded embedded" "oracle oracle" "tiny /tmp/tiny_cuda.yaml"; do
   run metaworld button-press-topdown-v3 150 "$1" "$2" &
   run robosuite Lift 150 "$1" "$2" &
 done
+# EXTRA="name=rewarder.yaml": one more reach-v3 run with another rewarder (a candidate checkpoint, carried)
+[ -n "${EXTRA:-}" ] && run metaworld reach-v3 100 "${EXTRA%%=*}" "${EXTRA#*=}" &
 wait
 for d in $RUNS/*/; do
   n=$(($(wc -l < "$d/episodes.csv") - 1))
