@@ -105,8 +105,8 @@ class DrQV2Agent:
         """One critic step (+ one actor step every `critic_actor_ratio` updates) and a target update."""
         batch = self.to_device(batch)
         self._std.fill_(self.stddev_schedule(step))
-        if self.update_count < self.config.policy_warmup_updates:
-            metrics = self._warmup_step(batch)
+        if self.update_count < self.config.policy_warmup_updates:   # eager: a few hundred updates at most
+            metrics = self._step(batch, with_actor=False, set_to_none=True, train_encoder=False)
             self.update_count += 1
             return metrics
         with_actor = self.update_count % self.config.critic_actor_ratio == 0
@@ -122,15 +122,17 @@ class DrQV2Agent:
         self.update_count += 1
         return metrics
 
-    def _step(self, batch: Batch, with_actor: bool, set_to_none: bool) -> dict:
-        """The update's tensor work (captured as-is by GraphedUpdate): critic, optional actor, target."""
+    def _step(self, batch: Batch, with_actor: bool, set_to_none: bool, train_encoder: bool = True) -> dict:
+        """The update's tensor work (captured as-is by GraphedUpdate): critic, optional actor, target.
+        `train_encoder=False` (a loaded policy's critic warm-up) leaves the encoder as it is."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
             critic_loss, features, metrics = self._critic_loss(batch, self._std)
         self.encoder_opt.zero_grad(set_to_none=set_to_none)
         self.critic_opt.zero_grad(set_to_none=set_to_none)
         critic_loss.backward()
         self.critic_opt.step()
-        self.encoder_opt.step()
+        if train_encoder:
+            self.encoder_opt.step()
         if with_actor:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
                 actor_loss, actor_metrics = self._actor_loss(features.detach(), batch.proprio, self._std)
@@ -138,19 +140,6 @@ class DrQV2Agent:
             actor_loss.backward()
             self.actor_opt.step()
             metrics.update(actor_metrics)
-        with torch.no_grad():
-            torch._foreach_lerp_(self._target_params, self._online_params, self.config.critic_target_tau)
-        return metrics
-
-    def _warmup_step(self, batch: Batch) -> dict:
-        """A critic step on a frozen encoder (and no actor step): fits a new critic to a loaded policy."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
-            critic_loss, _, metrics = self._critic_loss(batch, self._std)
-        self.encoder_opt.zero_grad(set_to_none=True)
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_opt.step()
-        self.encoder_opt.zero_grad(set_to_none=True)   # the encoder's gradient is dropped, not applied
         with torch.no_grad():
             torch._foreach_lerp_(self._target_params, self._online_params, self.config.critic_target_tau)
         return metrics
