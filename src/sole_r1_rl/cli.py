@@ -35,12 +35,15 @@ def parse_args(argv: Optional[list] = None) -> tuple[TrainerConfig, AgentConfig,
             overrides["image_size"] = args.image_size
         if args.device is not None:
             overrides["device"] = args.device
+        trainer = from_arguments(TrainerConfig, args)
+        if trainer.init_policy:   # the policy fixes the network shapes; everything else as given
+            from sole_r1_rl.policy import architecture_overrides
+            overrides = {**architecture_overrides(trainer.init_policy), **overrides}
         if args.agent_config:
             base = AgentConfig.from_yaml(args.agent_config).to_dict()
             agent = AgentConfig.from_dict({**base, **overrides})
         else:
             agent = AgentConfig.preset(args.preset, **overrides)
-        trainer = from_arguments(TrainerConfig, args)
     except (ConfigError, ValueError) as error:
         raise SystemExit(f"invalid configuration: {error}") from error
     return trainer, agent, args.threads

@@ -36,6 +36,8 @@ class TrainerConfig:
                                         "least 180) before it counts as failed", low=0.1)
     log_every: int = param(100, "updates between metric rows", low=1)
     resume: bool = param(True, "continue from OUT/checkpoint.pt when it exists")
+    init_policy: str = param("", "start a new run from a policy (folder or name under models/, e.g. "
+                                 "policy-reach-v3): its encoder + actor and network shapes; ignored on resume")
     compress_replay: bool = param(False, "np.savez_compressed episode files")
     progress_bar: bool = param(True, "show a progress bar")
     reward: RewardConfig = param(RewardConfig, "how progress estimates become rewards (reward.* settings)")

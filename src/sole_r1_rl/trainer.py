@@ -71,6 +71,10 @@ class Trainer:
         if config.resume and os.path.exists(self.checkpoint_path):
             checkpoint = read_checkpoint(self.checkpoint_path)
             checkpoint.restore_agent(self.agent)
+        elif config.init_policy:   # a new run from a shipped policy (see sole_r1_rl.policy)
+            from sole_r1_rl.policy import load_policy
+
+            LOG.info("started from policy %s: %s", config.init_policy, load_policy(self.agent, config.init_policy))
         render = config.render_size or agent_config.image_size
         self.env_factory = env_factory or SuiteEnvFactory(config.suite, config.task, render, config.seed)
         if env is None and config.num_envs == 1:

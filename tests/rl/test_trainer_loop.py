@@ -190,3 +190,31 @@ def test_metaworld_reach_smoke_run_with_the_oracle_through_the_cli(tmp_path):
     assert (out / "learning_curve.png").stat().st_size > 1000
     assert len([line for line in open(out / "replay" / "manifest.jsonl")]) == 2
     assert os.path.exists(out / "agent.yaml")
+
+
+def test_a_run_starts_from_the_shipped_reach_policy_through_the_cli(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from sole_r1_config.paths import models_dir
+    from sole_r1_rl.trainer import main
+
+    out = tmp_path / "run"
+    code = main(["--suite", "metaworld", "--task", "reach-v3", "--rewarder", "oracle", "--steps", "100",
+                 "--out", str(out), "--max-episode-steps", "100", "--no-progress-bar", "--threads", "1",
+                 "--preset", "serl", "--init-policy", "policy-reach-v3", "--set", "batch_size=16",
+                 "--set", "num_seed_steps=50", "--set", "num_expl_steps=0", "--set", "update_every_steps=10",
+                 "--set", "policy_warmup_updates=1000"])
+    assert code == 0
+    agent = torch.load(out / "checkpoint.pt", weights_only=False)["agent"]
+    assert agent["config"]["feature_dim"] == 50 and agent["update_count"] == 5   # shapes from the policy
+    shipped = load_file(str(models_dir() / "policy-reach-v3" / "policy.safetensors"))
+    for key, value in agent["actor"].items():   # warm-up: the actor is still the shipped one
+        assert torch.equal(value, shipped[f"actor.{key}"].float()), key
+
+
+def test_a_missing_init_policy_is_a_configuration_error(tmp_path):
+    from sole_r1_rl.cli import parse_args
+
+    with pytest.raises(SystemExit, match="invalid configuration: no policy 'nowhere'"):
+        parse_args(["--out", str(tmp_path), "--init-policy", "nowhere"])
