@@ -125,6 +125,31 @@ def random_policy(seed: Optional[int] = None) -> Expert:
     return _FunctionPolicy(lambda env, obs: rng.uniform(-1.0, 1.0, ACTION_DIM), lambda: None)
 
 
+def fidget(seed: Optional[int] = None, arm_scale: float = 0.3, block: tuple = (3, 10)) -> Expert:
+    """Small random arm motions while the gripper closes and opens in blocks of `block` steps: activity without task
+    progress, the counter-example a reward model needs to "the gripper closed, so progress" (docs/training.md)."""
+    if not 0.0 <= arm_scale <= 1.0 or not 1 <= block[0] <= block[1]:
+        raise ValueError(f"fidget: arm_scale must be in [0, 1] and block a range of >= 1 steps, got {arm_scale}, "
+                         f"{block}")
+    rng = np.random.default_rng(seed)
+    state = {"left": 0, "grip": -1.0}
+
+    def reset():
+        state.update(left=0, grip=-1.0)
+
+    def act(env, obs):
+        if state["left"] <= 0:
+            state["grip"] = -state["grip"]
+            state["left"] = int(rng.integers(block[0], block[1] + 1))
+        state["left"] -= 1
+        action = np.zeros(ACTION_DIM)
+        action[:6] = rng.uniform(-arm_scale, arm_scale, 6)
+        action[6] = state["grip"]
+        return action
+
+    return _FunctionPolicy(act, reset)
+
+
 def do_nothing() -> Expert:
     """All-zero actions: no motion, gripper left as it is."""
     return _FunctionPolicy(lambda env, obs: np.zeros(ACTION_DIM), lambda: None)

@@ -153,3 +153,28 @@ def test_cli_flags_mirror_the_config_dataclass():
 def test_bad_policy_mix_is_refused(mix):
     with pytest.raises(ValueError, match="policy_mix"):
         SynthConfig(out="x", policy_mix=mix)
+
+
+def test_a_fidget_episode_works_the_gripper_without_solving_the_task():
+    import numpy as np
+
+    from sole_r1_model.synth.rollouts import EpisodePlan, build_policy, record_episode
+    from sole_r1_model.synth.tasks import TaskRef
+    from sole_r1_sim import make_env
+
+    config = SynthConfig(out="unused", tasks=(HELD,), policy_mix="fidget=1", max_steps=40, quiet=True)
+    ref = TaskRef("metaworld", "reach-v3")
+    plan = EpisodePlan(ref=ref, index=0, seed=5, policy="fidget", length_fraction=1.0)
+    policy = build_policy(plan)
+    actions = [policy.act(None, None) for _ in range(40)]
+    grips = [a[6] for a in actions]
+    assert set(grips) == {-1.0, 1.0} and sum(1 for a, b in zip(grips, grips[1:]) if a != b) >= 3
+    assert max(np.abs(a[:6]).max() for a in actions) <= 0.3
+    env = make_env("metaworld", "reach-v3", image_size=(32, 32), seed=5)
+    try:
+        episode = record_episode(env, plan, config)
+    finally:
+        env.close()
+    openings = [s.gripper_opening for s in episode.states]
+    assert max(openings) - min(openings) > 0.3      # the gripper visibly closed and opened again
+    assert not episode.success and max(episode.privileged) < 100

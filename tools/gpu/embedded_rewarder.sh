@@ -23,11 +23,14 @@ stamp installed
 
 # 1. Data, two synth runs side by side: Meta-World (every task with an expert) and RoboSuite Lift + Stack in the
 #    official Lift camera layout. Brief reasoning: half the tokens, so the model reasons at >= 2 queries/s on a CPU.
+# MW_MIX: the Meta-World policy mix (add fidget=0.1: gripper activity that is not progress, against RL hacking).
 # PREV_NOISE > 0 (e.g. 0.3) states a wrong previous progress in that fraction of examples, so that the model learns
 # to correct an earlier mistake instead of copying it; the shipped checkpoint was trained with 0.
 SYNTH="--reasoning brief --image-format jpeg --jpeg-quality 90 --previous-noise ${PREV_NOISE:-0} --quiet"
 ( time python3 -m sole_r1_model synth --out /tmp/synth_mw --tasks metaworld:all --holdout-tasks $HOLDOUT \
-    --episodes-per-task "${MW_EPISODES:-7}" --workers 6 $SYNTH ) > "$OUT/synth_mw.log" 2>&1 &
+    --episodes-per-task "${MW_EPISODES:-7}" --workers 6 $SYNTH \
+    --policy-mix "${MW_MIX:-expert=0.25,noisy=0.2,stall=0.25,derail=0.15,random=0.1,do_nothing=0.05}" ) \
+    > "$OUT/synth_mw.log" 2>&1 &
 # Lift weighs most (the official episodes are Lift), with more failing policies than the default mix: the model
 # must tell a lifted cube from a gripper that rose empty.
 ( time python3 -m sole_r1_model synth --out /tmp/synth_lift --tasks robosuite/Lift --max-steps 150 \

@@ -12,7 +12,7 @@ from sole_r1_model.frames import DEFAULT_NUM_KEY_FRAMES
 from sole_r1_model.synth.reasoning import STYLES
 
 # Every policy a task's episodes can be drawn from (sole_r1_model.synth.rollouts builds them).
-POLICIES = ("expert", "noisy", "stall", "derail", "random", "do_nothing")
+POLICIES = ("expert", "noisy", "stall", "derail", "random", "do_nothing", "fidget")
 LABELS = ("privileged", "time")
 IMAGE_FORMATS = ("png", "jpeg")
 ALL_SUITES = ("metaworld:all", "robosuite:all", "maniskill:all", "libero:all")

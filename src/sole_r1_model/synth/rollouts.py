@@ -5,7 +5,8 @@ Policies (weights in SynthConfig.policy_mix), built from sole_r1_sim.experts:
 - stall: the expert until the privileged progress reaches a threshold drawn per episode, then no motion with the
   gripper held (a plateau below success, as `experts.stall_after`, but triggered by progress so that fast experts
   stall too); derail: the same switch, then uniform random actions (the object is dropped: progress regresses);
-- random: uniform random actions; do_nothing: zero actions.
+- random: uniform random actions; do_nothing: zero actions; fidget: small random arm motions while the gripper
+  closes and opens in blocks (gripper activity that is not progress).
 Episodes of expert and noisy end `hold_steps` after the first success; the others end at a length drawn per
 episode (stall/derail: some time after the switch), always within the task's horizon.
 """
@@ -21,7 +22,7 @@ from sole_r1_model.synth.config import SynthConfig
 from sole_r1_model.synth.state import StateReader, StateSummary
 from sole_r1_model.synth.tasks import TaskRef, make_task_expert
 from sole_r1_sim.contract import ACTION_DIM
-from sole_r1_sim.experts import do_nothing, noisy, random_policy
+from sole_r1_sim.experts import do_nothing, fidget, noisy, random_policy
 
 
 
@@ -121,6 +122,8 @@ def build_policy(plan: EpisodePlan):
         return random_policy(seed=noise_seed)
     if plan.policy == "do_nothing":
         return do_nothing()
+    if plan.policy == "fidget":
+        return fidget(seed=noise_seed)
     expert = make_task_expert(plan.ref.suite, plan.ref.task)
     if plan.policy == "noisy":
         return noisy(expert, plan.sigma, seed=noise_seed)
