@@ -9,6 +9,8 @@
 # The agent is the SERL preset with DrQ-v2's 50-wide trunk (feature_dim=50), so that the reach-v3 encoder + actor
 # export to a few MB (sole_r1_rl.policy): policy_embedded.tar.gz / policy_oracle.tar.gz come back beside the curves.
 # Needs in .whl/: the cp312 wheels and stripped suite trees of docs/training.md ("On a GPU machine"); .gl/.
+# NUM_ENVS > 1 steps that many envs per run in worker processes (one batched reward call for all due envs); with
+# ten runs on 16 cores keep it at 1-2.
 #   OUT=/tmp/out TIME_LIMIT=450 bash tools/gpu/rl_from_embedded.sh
 set -u
 FINAL_OUT=${OUT:?set OUT to the folder for results}
@@ -31,7 +33,7 @@ python3 -c "from sole_r1_model.tiny import build_tiny_qwen3vl; build_tiny_qwen3v
 run() {  # suite task episode_steps rewarder_name rewarder_spec
   python3 -m sole_r1_rl.trainer --suite "$1" --task "$2" --rewarder "$5" --steps 60000 --device cuda \
     --preset serl --set feature_dim=50 --image-size 64 --render-size 192 --max-episode-steps "$3" --query-every 10 \
-    --time-limit-s "$TIME_LIMIT" --checkpoint-every 100000 --no-progress-bar --threads 1 \
+    --time-limit-s "$TIME_LIMIT" --checkpoint-every 100000 --no-progress-bar --threads 1 --num-envs "${NUM_ENVS:-1}" \
     --out "$RUNS/$2_$4" > "$RUNS/$2_$4.log" 2>&1
 }
 for spec in "embedded embedded" "oracle oracle" "tiny /tmp/tiny_cuda.yaml"; do
