@@ -194,11 +194,19 @@ class DrQV2Agent:
             if key in saved and saved[key] != mine:
                 raise ValueError(f"checkpoint was trained with {key}={saved[key]!r}, this agent has {mine!r}: "
                                  "load it with the same agent config")
-        for name in _STATE:
-            # optimisers keep the loaded tensors themselves: copy, so two live agents never share Adam moments
-            value = copy.deepcopy(state[name]) if name.endswith("_opt") else state[name]
-            getattr(self, name).load_state_dict(value)
+        # optimisers keep the loaded tensors themselves: copy, so two live agents never share Adam moments
+        self.load_parts({name: copy.deepcopy(state[name]) if name.endswith("_opt") else state[name]
+                         for name in _STATE})
         self.update_count = int(state.get("update_count", 0))
+
+    def load_parts(self, states: dict) -> None:
+        """Load the state dicts of some parts ({"encoder": ..., "actor": ...}; names of `_STATE`), e.g. a shipped
+        policy's; a captured CUDA-graph update is rebuilt with the new tensors."""
+        unknown = set(states) - set(_STATE)
+        if unknown:
+            raise KeyError(f"unknown agent part(s) {sorted(unknown)}; parts are {list(_STATE)}")
+        for name, value in states.items():
+            getattr(self, name).load_state_dict(value)
         if self._graphed is not None:
             self._graphed.invalidate()
 

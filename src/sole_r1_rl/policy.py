@@ -102,19 +102,19 @@ def load_policy(agent, name: Union[str, Path]) -> dict:
         raise PolicyError(f"policy {folder} was trained with other network shapes ({detail}); build the agent "
                           "with its agent.yaml settings (sole_r1_rl.policy.architecture_overrides)")
     tensors = load_file(str(folder / WEIGHTS))
-    for part in ("encoder", "actor"):
-        module = getattr(agent, part)
-        prefix = f"{part}."
-        state = {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
-        reference = module.state_dict()
-        state = {key: value.to(reference[key].dtype) if key in reference else value for key, value in state.items()}
-        try:
-            module.load_state_dict(state)
-        except RuntimeError as error:
-            raise PolicyError(f"policy {folder}: its {part} weights do not fit: {error}") from error
-    if getattr(agent, "_graphed", None) is not None:
-        agent._graphed.invalidate()
-    info_path = folder / INFO
+    # bf16 on disk: load_state_dict copies into the agent's own (float32) parameters
+    parts = {part: {key[len(part) + 1:]: value for key, value in tensors.items() if key.startswith(f"{part}.")}
+             for part in ("encoder", "actor")}
+    try:
+        agent.load_parts(parts)
+    except RuntimeError as error:
+        raise PolicyError(f"policy {folder}: its weights do not fit: {error}") from error
+    return policy_info(folder)
+
+
+def policy_info(name: Union[str, Path]) -> dict:
+    """What produced a policy (its policy.json: reward, env steps, notes), {} when it has none."""
+    info_path = resolve_policy(name) / INFO
     return json.loads(info_path.read_text()) if info_path.is_file() else {}
 
 

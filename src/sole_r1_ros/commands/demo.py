@@ -45,19 +45,19 @@ POLICY_OVERRIDES = "num_expl_steps=0 policy_warmup_updates=500 stddev_schedule=0
 
 def shipped_policy(task: str) -> str:
     """The policy folder shipped for `task` (models/policy-<task>), or '' when there is none."""
-    from sole_r1_config.paths import models_dir
-    from sole_r1_rl.policy import WEIGHTS
+    from sole_r1_rl.policy import PolicyError, resolve_policy
 
-    folder = models_dir() / f"policy-{task}"
-    return str(folder) if (folder / WEIGHTS).is_file() else ""
+    try:
+        return str(resolve_policy(f"policy-{task}"))
+    except PolicyError:
+        return ""
 
 
 def policy_note(folder: str) -> str:
     """The announcement of a demo that starts from a shipped policy: where it came from, how well it did."""
-    import json
+    from sole_r1_rl.policy import policy_info
 
-    info_path = Path(folder) / "policy.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    info = policy_info(folder)
     learnt = ", ".join(f"{key} {info[key]}" for key in ("reward", "env_steps", "true_success") if key in info)
     return (f"sole-r1 demo: starting from the shipped policy {folder} ({learnt}; card: {folder}/README.md), learning "
             "on online from there. --from-scratch: random initial weights.")
